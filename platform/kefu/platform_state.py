@@ -1,0 +1,31 @@
+"""The per-app bundle of subsystems the factory builds, reachable from a request
+or a job as `platform()`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask import Flask, current_app
+from redis import Redis
+from sqlalchemy import Engine
+
+from kefu.modules import ModuleDescriptor
+from kefu.settings import Settings
+
+EXTENSION_KEY = "kefu"
+
+
+@dataclass
+class PlatformState:
+    settings: Settings
+    engine: Engine
+    redis: Redis
+    modules: dict[str, ModuleDescriptor]
+    blueprint_modules: dict[str, str] = field(default_factory=dict)
+
+    def module_of_blueprint(self, blueprint: str | None) -> str | None:
+        return self.blueprint_modules.get(blueprint or "")
+
+
+def platform(app: Flask | None = None) -> PlatformState:
+    return (app or current_app).extensions[EXTENSION_KEY]

@@ -1,0 +1,124 @@
+"""Tenant API: customer profiles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g, send_file
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from kefu.api.idempotency import IDEMPOTENCY_HEADER_DOC, idempotent
+from kefu.customers import jobs, service
+from kefu.customers.models import Customer, CustomerExport
+from kefu.customers.schemas import (
+    CustomerCreateSchema,
+    CustomerExportSchema,
+    CustomerListArgsSchema,
+    CustomerPageSchema,
+    CustomerSchema,
+    CustomerUpdateSchema,
+    MergeSchema,
+)
+from kefu.jobs import enqueue_tenant_job
+
+blp = Blueprint(
+    "customers",
+    __name__,
+    description="Customer profiles: contact points, external ids, tags, VIP level, merge, export.",
+)
+SECURITY = [{"TenantApiKey": []}]
+NOT_FOUND = "No such customer in this tenant (`customer_not_found`)."
+
+
+@blp.route("")
+class CustomersView(MethodView):
+    @blp.arguments(CustomerListArgsSchema, location="query")
+    @blp.response(200, CustomerPageSchema)
+    @blp.doc(security=SECURITY)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """List customers (cursor pagination; filter by tag, email, phone, external id; search name)"""
+        return service.list_customers(g.db, args)
+
+    @idempotent
+    @blp.arguments(CustomerCreateSchema)
+    @blp.response(201, CustomerSchema)
+    @blp.alt_response(409, description="An external id belongs to another customer.")
+    @blp.doc(security=SECURITY, parameters=[IDEMPOTENCY_HEADER_DOC])
+    def post(self, data: dict[str, Any]) -> Customer:
+        """Create a customer"""
+        return service.create_customer(g.db, data)
+
+
+@blp.route("/<int:customer_id>")
+class CustomerView(MethodView):
+    @blp.response(200, CustomerSchema)
+    @blp.alt_response(404, description=NOT_FOUND)
+    @blp.doc(security=SECURITY)
+    def get(self, customer_id: int) -> Customer:
+        """Get a customer"""
+        return service.get_customer(g.db, customer_id)
+
+    @blp.arguments(CustomerUpdateSchema)
+    @blp.response(200, CustomerSchema)
+    @blp.alt_response(404, description=NOT_FOUND)
+    @blp.doc(security=SECURITY)
+    def patch(self, data: dict[str, Any], customer_id: int) -> Customer:
+        """Update a customer (only the fields sent; lists are replaced)"""
+        return service.update_customer(g.db, customer_id, data)
+
+    @blp.response(204)
+    @blp.alt_response(404, description=NOT_FOUND)
+    @blp.doc(security=SECURITY)
+    def delete(self, customer_id: int) -> None:
+        """Delete a customer"""
+        service.delete_customer(g.db, customer_id)
+
+
+@blp.route("/<int:customer_id>/merge")
+class CustomerMergeView(MethodView):
+    @idempotent
+    @blp.arguments(MergeSchema)
+    @blp.response(200, CustomerSchema)
+    @blp.alt_response(404, description=NOT_FOUND)
+    @blp.doc(security=SECURITY, parameters=[IDEMPOTENCY_HEADER_DOC])
+    def post(self, data: dict[str, Any], customer_id: int) -> Customer:
+        """Merge a duplicate profile (`source_id`) into this one"""
+        return service.merge_customers(g.db, customer_id, data["source_id"])
+
+
+@blp.route("/exports")
+class CustomerExportsView(MethodView):
+    @idempotent
+    @blp.response(202, CustomerExportSchema)
+    @blp.doc(security=SECURITY, parameters=[IDEMPOTENCY_HEADER_DOC])
+    def post(self) -> CustomerExport:
+        """Start a CSV export of every customer (a background job)"""
+        export = service.request_export(g.db, requested_by=g.tenant.actor)
+        tenant_slug, export_id = g.tenant.slug, export.id
+        # Enqueue after commit so the worker never looks for a row it cannot see yet.
+        g.setdefault("after_commit", []).append(
+            lambda: enqueue_tenant_job(tenant_slug, jobs.export_customers_csv, export_id=export_id)
+        )
+        return export
+
+
+@blp.route("/exports/<int:export_id>")
+class CustomerExportView(MethodView):
+    @blp.response(200, CustomerExportSchema)
+    @blp.doc(security=SECURITY)
+    def get(self, export_id: int) -> CustomerExport:
+        """Show an export's progress"""
+        return service.get_export(g.db, export_id)
+
+
+@blp.route("/exports/<int:export_id>/download")
+class CustomerExportDownloadView(MethodView):
+    @blp.response(200, description="CSV file (UTF-8 with BOM).")
+    @blp.alt_response(409, description="The export has not finished (`export_not_ready`).")
+    @blp.doc(security=SECURITY)
+    def get(self, export_id: int) -> Any:
+        """Download a finished export"""
+        export = service.require_finished_export(g.db, export_id)
+        path = jobs.export_directory(g.tenant.slug) / export.file_name
+        return send_file(path, mimetype="text/csv", as_attachment=True, download_name=export.file_name)

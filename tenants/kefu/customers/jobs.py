@@ -1,0 +1,79 @@
+"""Background jobs of the customers module."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kefu.customers.models import Customer, CustomerExport
+from kefu.database import utcnow
+from kefu.jobs import JobTenant
+from kefu.platform_state import platform
+
+BATCH_SIZE = 1000
+COLUMNS = ("id", "name", "emails", "phones", "tags", "vip_level", "external_ids", "attributes",
+           "created_at", "updated_at")
+
+
+def export_directory(tenant_slug: str) -> Path:
+    return platform().settings.data_dir / "exports" / tenant_slug
+
+
+def _row(customer: Customer) -> list[str]:
+    external = ";".join(f"{e.source}:{e.external_id}" for e in customer.external_ids)
+    return [
+        str(customer.id),
+        customer.name,
+        ";".join(customer.emails),
+        ";".join(customer.phones),
+        ";".join(customer.tags),
+        str(customer.vip_level),
+        external,
+        json.dumps(customer.attributes, ensure_ascii=False),
+        customer.created_at.isoformat(),
+        customer.updated_at.isoformat(),
+    ]
+
+
+def export_customers_csv(db: Session, tenant: JobTenant, export_id: int) -> int:
+    """Write every customer to a CSV file (UTF-8 with BOM so Excel shows Chinese).
+
+    Idempotent: a finished export is left alone; a retried one rewrites its file.
+    """
+    export = db.get(CustomerExport, export_id)
+    if export is None or export.status == "done":
+        return export.row_count if export else 0
+    export.status = "running"
+    directory = export_directory(tenant.slug)
+    directory.mkdir(parents=True, exist_ok=True)
+    file_name = f"customers-{export_id}.csv"
+    partial = directory / f".{file_name}.partial"
+    count = 0
+    with partial.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        last_id = 0
+        while True:
+            batch = list(
+                db.scalars(
+                    select(Customer).where(Customer.id > last_id).order_by(Customer.id).limit(BATCH_SIZE)
+                )
+            )
+            if not batch:
+                break
+            writer.writerows(_row(customer) for customer in batch)
+            count += len(batch)
+            last_id = batch[-1].id
+            db.expunge_all()
+    os.replace(partial, directory / file_name)
+    export = db.get(CustomerExport, export_id)
+    export.status = "done"
+    export.file_name = file_name
+    export.row_count = count
+    export.finished_at = utcnow()
+    return count

@@ -1,0 +1,194 @@
+"""Customer profiles: the business rules. Every function takes the tenant's
+session; the session's schema is the only tenant it can see."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from kefu.api.errors import ApiError, Conflict, NotFound, ValidationFailed
+from kefu.api.pagination import SortKey, page_of, paginate
+from kefu.customers.models import Customer, CustomerExport, CustomerExternalId
+
+SORT_KEYS = {
+    "created_at": SortKey(Customer.created_at, descending=False, is_datetime=True),
+    "-created_at": SortKey(Customer.created_at, descending=True, is_datetime=True),
+    "updated_at": SortKey(Customer.updated_at, descending=False, is_datetime=True),
+    "-updated_at": SortKey(Customer.updated_at, descending=True, is_datetime=True),
+    "name": SortKey(Customer.name, descending=False),
+    "-name": SortKey(Customer.name, descending=True),
+}
+_PHONE_SEPARATORS = re.compile(r"[ ()\-.]")
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def normalise_phone(phone: str) -> str:
+    return _PHONE_SEPARATORS.sub("", phone.strip())
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def _apply_fields(customer: Customer, data: dict[str, Any]) -> None:
+    if "name" in data:
+        customer.name = data["name"].strip()
+    if "emails" in data:
+        customer.emails = _unique(normalise_email(e) for e in data["emails"])
+    if "phones" in data:
+        customer.phones = _unique(normalise_phone(p) for p in data["phones"])
+    if "tags" in data:
+        customer.tags = _unique(t.strip() for t in data["tags"])
+    if "attributes" in data:
+        customer.attributes = data["attributes"]
+    if "vip_level" in data:
+        customer.vip_level = data["vip_level"]
+    if "external_ids" in data:
+        wanted = {(e["source"], e["id"]) for e in data["external_ids"]}
+        customer.external_ids = [
+            link for link in customer.external_ids if (link.source, link.external_id) in wanted
+        ]
+        kept = {(link.source, link.external_id) for link in customer.external_ids}
+        for source, external_id in sorted(wanted - kept):
+            customer.external_ids.append(CustomerExternalId(source=source, external_id=external_id))
+
+
+def _flush_checking_external_ids(db: Session) -> None:
+    try:
+        with db.begin_nested():
+            db.flush()
+    except IntegrityError as exc:
+        if "uq_customer_external_ids" in str(exc.orig):
+            raise Conflict(
+                "Another customer already has one of these external ids.",
+                code="external_id_taken",
+                errors={"external_ids": ["already belongs to another customer"]},
+            ) from exc
+        raise
+
+
+def create_customer(db: Session, data: dict[str, Any]) -> Customer:
+    customer = Customer(emails=[], phones=[], tags=[], attributes={}, vip_level=0)
+    customer.external_ids = []
+    _apply_fields(customer, data)
+    db.add(customer)
+    _flush_checking_external_ids(db)
+    return customer
+
+
+def get_customer(db: Session, customer_id: int) -> Customer:
+    customer = db.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound(f"Customer {customer_id} does not exist.", code="customer_not_found")
+    return customer
+
+
+def update_customer(db: Session, customer_id: int, data: dict[str, Any]) -> Customer:
+    customer = get_customer(db, customer_id)
+    _apply_fields(customer, data)
+    _flush_checking_external_ids(db)
+    return customer
+
+
+def delete_customer(db: Session, customer_id: int) -> None:
+    db.delete(get_customer(db, customer_id))
+    db.flush()
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def filtered_query(args: dict[str, Any]) -> Select[Any]:
+    query = select(Customer)
+    if args.get("q"):
+        query = query.where(Customer.name.ilike(f"%{_escape_like(args['q'])}%", escape="\\"))
+    if args.get("email"):
+        query = query.where(Customer.emails.contains([normalise_email(args["email"])]))
+    if args.get("phone"):
+        query = query.where(Customer.phones.contains([normalise_phone(args["phone"])]))
+    if args.get("tag"):
+        query = query.where(Customer.tags.contains([args["tag"]]))
+    source, external_id = args.get("external_source"), args.get("external_id")
+    if bool(source) != bool(external_id):
+        missing = "external_id" if source else "external_source"
+        raise ValidationFailed(missing, "is required when filtering by external id")
+    if source:
+        query = query.where(
+            Customer.id.in_(
+                select(CustomerExternalId.customer_id).where(
+                    CustomerExternalId.source == source,
+                    CustomerExternalId.external_id == external_id,
+                )
+            )
+        )
+    return query
+
+
+def list_customers(db: Session, args: dict[str, Any]) -> dict[str, Any]:
+    sort_name = args.get("sort", "-created_at")
+    sort = SORT_KEYS[sort_name]
+    query = paginate(
+        filtered_query(args),
+        id_column=Customer.id,
+        sort_name=sort_name,
+        sort=sort,
+        limit=args["limit"],
+        cursor=args.get("cursor"),
+    )
+    rows = list(db.scalars(query))
+    return page_of(rows, limit=args["limit"], sort_name=sort_name, sort_attr=sort.column.key)
+
+
+def merge_customers(db: Session, target_id: int, source_id: int) -> Customer:
+    """Fold `source` into `target`: contact points, tags and external ids are
+    united, the target's attributes win over the source's, the higher VIP level
+    stays; the source profile is deleted."""
+    if target_id == source_id:
+        raise ValidationFailed("source_id", "must differ from the customer being merged into")
+    target = get_customer(db, target_id)
+    source = get_customer(db, source_id)
+    target.emails = _unique([*target.emails, *source.emails])
+    target.phones = _unique([*target.phones, *source.phones])
+    target.tags = _unique([*target.tags, *source.tags])
+    target.attributes = {**source.attributes, **target.attributes}
+    target.vip_level = max(target.vip_level, source.vip_level)
+    for link in list(source.external_ids):
+        link.customer = target
+    db.flush()
+    db.delete(source)
+    db.flush()
+    return target
+
+
+def request_export(db: Session, requested_by: str) -> CustomerExport:
+    export = CustomerExport(status="queued", requested_by=requested_by, row_count=0)
+    db.add(export)
+    db.flush()
+    return export
+
+
+def get_export(db: Session, export_id: int) -> CustomerExport:
+    export = db.get(CustomerExport, export_id)
+    if export is None:
+        raise NotFound(f"Export {export_id} does not exist.", code="export_not_found")
+    return export
+
+
+def require_finished_export(db: Session, export_id: int) -> CustomerExport:
+    export = get_export(db, export_id)
+    if export.status != "done" or not export.file_name:
+        raise ApiError(
+            f"Export {export_id} is {export.status}; download it once it is done.",
+            code="export_not_ready",
+            status=409,
+        )
+    return export
