@@ -8,8 +8,8 @@ with KEFU_DATABASE_URL.
 from alembic import context
 from sqlalchemy import create_engine, text
 
-from kefu.modules import load_all_models
 from kefu.database import SHARED_SCHEMA, SharedBase, sqlalchemy_url
+from kefu.modules import load_all_models
 from kefu.settings import Settings
 
 load_all_models()

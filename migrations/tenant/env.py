@@ -8,8 +8,8 @@ schema name in `config.attributes["tenant_schema"]`. See kefu.schema.upgrade.
 
 from alembic import context
 
-from kefu.modules import load_all_models
 from kefu.database import TenantBase
+from kefu.modules import load_all_models
 
 load_all_models()
 config = context.config
@@ -21,7 +21,6 @@ if connection is None or schema is None:
         "The tenant environment runs through `kefu db upgrade` (or `kefu db revision "
         "--plane tenant`), which supplies the tenant schema."
     )
-
 
 
 def include_object(obj, name, type_, reflected, compare_to):

@@ -70,7 +70,9 @@ def check_module_enabled(tenant: Tenant, module_name: str | None) -> None:
 def _open_tenant_request() -> None:
     secret = bearer_token()
     if not secret:
-        raise Unauthorized("Send a tenant API key: Authorization: Bearer kefu_...", code="invalid_api_key")
+        raise Unauthorized(
+            "Send a tenant API key: Authorization: Bearer kefu_...", code="invalid_api_key"
+        )
     state = platform()
     with shared_session(state.engine) as session, session.begin():
         api_key = access.resolve_api_key(session, secret)
@@ -164,4 +166,3 @@ def require_platform_role(*roles: str) -> Account:
             code="platform_role_required",
         )
     return account
-

@@ -72,7 +72,9 @@ class Settings:
         env = os.environ if env is None else env
         environment = env.get("KEFU_ENV", "development").strip().lower()
         if environment not in ENVIRONMENTS:
-            raise SettingsError(f"KEFU_ENV must be one of {', '.join(ENVIRONMENTS)}, got {environment!r}")
+            raise SettingsError(
+                f"KEFU_ENV must be one of {', '.join(ENVIRONMENTS)}, got {environment!r}"
+            )
         defaults = cls()
         settings = cls(
             environment=environment,
@@ -81,9 +83,13 @@ class Settings:
             secret_key=env.get("KEFU_SECRET_KEY", "") or DEVELOPMENT_SECRET,
             data_dir=Path(env.get("KEFU_DATA_DIR") or defaults.data_dir).resolve(),
             migrations_dir=Path(env.get("KEFU_MIGRATIONS_DIR") or defaults.migrations_dir),
-            max_content_length=_int(env, "KEFU_MAX_CONTENT_LENGTH", defaults.max_content_length, 1024),
+            max_content_length=_int(
+                env, "KEFU_MAX_CONTENT_LENGTH", defaults.max_content_length, 1024
+            ),
             db_pool_size=_int(env, "KEFU_DB_POOL_SIZE", defaults.db_pool_size, 1),
-            db_pool_max_overflow=_int(env, "KEFU_DB_POOL_MAX_OVERFLOW", defaults.db_pool_max_overflow),
+            db_pool_max_overflow=_int(
+                env, "KEFU_DB_POOL_MAX_OVERFLOW", defaults.db_pool_max_overflow
+            ),
             db_pool_recycle_seconds=_int(
                 env, "KEFU_DB_POOL_RECYCLE_SECONDS", defaults.db_pool_recycle_seconds, 1
             ),

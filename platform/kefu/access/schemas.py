@@ -5,7 +5,9 @@ from marshmallow import Schema, fields, validate
 
 class TokenRequestSchema(Schema):
     email = fields.String(required=True, validate=validate.Length(min=3, max=320))
-    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=1000))
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=1, max=1000)
+    )
 
 
 class TokenSchema(Schema):

@@ -78,7 +78,9 @@ def issue_platform_token(
         raise Unauthorized("The email or password is not correct.", code="invalid_credentials")
     token = PLATFORM_TOKEN_PREFIX + secrets.token_urlsafe(32)
     expires_at = utcnow() + timedelta(seconds=ttl_seconds)
-    session.add(PlatformToken(account_id=account.id, token_hash=digest(token), expires_at=expires_at))
+    session.add(
+        PlatformToken(account_id=account.id, token_hash=digest(token), expires_at=expires_at)
+    )
     account.last_login_at = utcnow()
     audit.record(session, actor=account.email, action="platform_admin.login", address=address)
     return IssuedToken(token=token, expires_at=expires_at, account=account)
@@ -130,7 +132,9 @@ def list_api_keys(session: Session, tenant: Tenant) -> list[ApiKey]:
 def revoke_api_key(session: Session, *, tenant: Tenant, key_id: int, actor: str) -> ApiKey:
     api_key = session.get(ApiKey, key_id)
     if api_key is None or api_key.tenant_id != tenant.id:
-        raise NotFound(f"API key {key_id} does not exist for this tenant.", code="api_key_not_found")
+        raise NotFound(
+            f"API key {key_id} does not exist for this tenant.", code="api_key_not_found"
+        )
     if api_key.revoked_at is None:
         api_key.revoked_at = utcnow()
         audit.record(

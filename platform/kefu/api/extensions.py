@@ -16,6 +16,7 @@ from kefu.api.errors import HTTP_CODES, ApiError
 
 log = logging.getLogger(__name__)
 
+
 class ErrorSchema(marshmallow.Schema):
     """Documentation of the error body every endpoint may return."""
 
@@ -57,6 +58,8 @@ def http_exception_body(error: HTTPException) -> tuple[dict[str, Any], int]:
             fields_named = ", ".join(sorted(flat))
             body["message"] = f"Invalid input: {fields_named}."
         body["errors"] = flat
+    if status >= 500:
+        body["message"] = "An unexpected error occurred."
     if status == 413:
         body["message"] = "The request body is larger than the server accepts."
     return body, status
@@ -77,7 +80,8 @@ class Api(SmorestApi):
         body, status = http_exception_body(error)
         response = jsonify(body)
         response.status_code = status
-        for name, value in (getattr(error, "data", None) or {}).get("headers", {}).items():
+        headers = (getattr(error, "data", None) or {}).get("headers") or {}
+        for name, value in headers.items():
             response.headers[name] = value
         return response
 

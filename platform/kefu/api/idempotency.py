@@ -81,7 +81,9 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
             .returning(IdempotencyKey.key)
         ).scalar()
         if inserted is None:
-            row = session.execute(select(IdempotencyKey).where(IdempotencyKey.key == key)).scalar_one()
+            row = session.execute(
+                select(IdempotencyKey).where(IdempotencyKey.key == key)
+            ).scalar_one()
             if row.fingerprint != fingerprint:
                 raise ApiError(
                     "This Idempotency-Key was used with a different request.",

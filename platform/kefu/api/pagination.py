@@ -71,7 +71,9 @@ def decode_cursor(cursor: str, sort_name: str) -> tuple[Any, int]:
     except (binascii.Error, ValueError, TypeError) as exc:
         raise ValidationFailed("cursor", "is not a cursor returned by this endpoint") from exc
     if name != sort_name or not isinstance(row_id, int):
-        raise ValidationFailed("cursor", "belongs to a different sort order; start again without it")
+        raise ValidationFailed(
+            "cursor", "belongs to a different sort order; start again without it"
+        )
     return value, row_id
 
 
@@ -92,7 +94,9 @@ def paginate(
             try:
                 value = datetime.fromisoformat(value)
             except (TypeError, ValueError) as exc:
-                raise ValidationFailed("cursor", "is not a cursor returned by this endpoint") from exc
+                raise ValidationFailed(
+                    "cursor", "is not a cursor returned by this endpoint"
+                ) from exc
         if sort.descending:
             after = or_(column < value, and_(column == value, id_column < last_id))
         else:

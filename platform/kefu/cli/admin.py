@@ -18,7 +18,9 @@ def admin() -> None:
 @admin.command("create")
 @click.option("--email", required=True)
 @click.option("--name", "display_name", default="", help="Display name.")
-@click.option("--role", type=click.Choice(access.PLATFORM_ROLES), default="owner", show_default=True)
+@click.option(
+    "--role", type=click.Choice(access.PLATFORM_ROLES), default="owner", show_default=True
+)
 @click.password_option("--password", help="At least 10 characters (prompted when omitted).")
 @reports_api_errors
 def create(email: str, display_name: str, role: str, password: str) -> None:

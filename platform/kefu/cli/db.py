@@ -29,10 +29,14 @@ def _print_report(results: list[TenantUpgradeResult]) -> None:
     current = [r for r in results if r.status == "current"]
     failed = [r for r in results if r.status == "failed"]
     for result in sorted(upgraded, key=lambda r: r.slug):
-        click.echo(f"  upgraded  {result.slug}: {result.from_revision} -> {result.to_revision} "
-                   f"({result.seconds * 1000:.0f} ms)")
+        click.echo(
+            f"  upgraded  {result.slug}: {result.from_revision} -> {result.to_revision} "
+            f"({result.seconds * 1000:.0f} ms)"
+        )
     for result in sorted(failed, key=lambda r: r.slug):
-        click.secho(f"  FAILED    {result.slug} (at {result.from_revision}): {result.error}", fg="red")
+        click.secho(
+            f"  FAILED    {result.slug} (at {result.from_revision}): {result.error}", fg="red"
+        )
     click.echo(
         f"tenants: {len(upgraded)} upgraded, {len(current)} already current, {len(failed)} failed"
     )
@@ -41,8 +45,12 @@ def _print_report(results: list[TenantUpgradeResult]) -> None:
 
 
 @db.command("upgrade")
-@click.option("--concurrency", type=click.IntRange(1, 64), default=None,
-              help="Tenant schemas migrated at once (default KEFU_MIGRATION_CONCURRENCY).")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Tenant schemas migrated at once (default KEFU_MIGRATION_CONCURRENCY).",
+)
 @click.option("--tenant", "only", multiple=True, help="Only these tenants (repeatable).")
 @click.option("--shared-only", is_flag=True, help="Only the shared schema.")
 def upgrade(concurrency: int | None, only: tuple[str, ...], shared_only: bool) -> None:
@@ -55,7 +63,10 @@ def upgrade(concurrency: int | None, only: tuple[str, ...], shared_only: bool) -
     slugs = list(only) or tenant_slugs(s.engine)
     with tqdm(total=len(slugs), unit="tenant", desc="tenant schemas", file=sys.stderr) as bar:
         results = upgrade_tenants(
-            s.engine, s.settings, slugs=slugs, concurrency=concurrency,
+            s.engine,
+            s.settings,
+            slugs=slugs,
+            concurrency=concurrency,
             on_result=lambda result: bar.update(1),
         )
     _print_report(results)
@@ -72,7 +83,8 @@ def status() -> None:
     tenant_head = head_revision(migrations, "tenant")
     with s.engine.connect() as connection:
         shared_rev = schema_revision(connection, "kefu_platform")
-    click.echo(f"shared: {shared_rev} (head {shared_head}) {'ok' if shared_rev == shared_head else 'BEHIND'}")
+    shared_state = "ok" if shared_rev == shared_head else "BEHIND"
+    click.echo(f"shared: {shared_rev} (head {shared_head}) {shared_state}")
     with shared_session(s.engine) as session:
         tenants = service.list_tenants(session)
     revisions = current_revisions(s.engine, [t.slug for t in tenants])
@@ -90,8 +102,12 @@ def status() -> None:
 @db.command("revision")
 @click.option("--plane", type=click.Choice(["shared", "tenant"]), required=True)
 @click.option("-m", "--message", required=True)
-@click.option("--autogenerate/--empty", default=True, show_default=True,
-              help="Compare the models with the database and write the difference.")
+@click.option(
+    "--autogenerate/--empty",
+    default=True,
+    show_default=True,
+    help="Compare the models with the database and write the difference.",
+)
 def revision(plane: str, message: str, autogenerate: bool) -> None:
     """Write a new migration script for one plane."""
     from kefu.schema.alembic import make_revision

@@ -23,8 +23,13 @@ DEMO_TENANTS = (
     ("demo_travel", "旅行服务 Travel Services"),
 )
 DEMO_CUSTOMERS = (
-    {"name": "张伟", "emails": ["zhang.wei@example.cn"], "phones": ["+86 138 0013 8000"],
-     "tags": ["vip", "售后"], "vip_level": 3},
+    {
+        "name": "张伟",
+        "emails": ["zhang.wei@example.cn"],
+        "phones": ["+86 138 0013 8000"],
+        "tags": ["vip", "售后"],
+        "vip_level": 3,
+    },
     {"name": "李娜", "emails": ["li.na@example.cn"], "tags": ["售前"], "vip_level": 0},
     {"name": "Emma Wilson", "emails": ["emma@example.com"], "tags": ["vip"], "vip_level": 2},
 )
@@ -41,8 +46,11 @@ def ensure_demo_admin() -> None:
     with unit_of_work(shared_session(state().engine)) as session:
         if session.scalar(select(Account.id).where(Account.email == DEMO_ADMIN_EMAIL)) is None:
             access.create_platform_admin(
-                session, email=DEMO_ADMIN_EMAIL, password=DEMO_ADMIN_PASSWORD,
-                display_name="Demo admin", role="owner",
+                session,
+                email=DEMO_ADMIN_EMAIL,
+                password=DEMO_ADMIN_PASSWORD,
+                display_name="Demo admin",
+                role="owner",
             )
 
 
@@ -67,17 +75,24 @@ def _fresh_demo_key(slug: str) -> str:
     with unit_of_work(shared_session(state().engine)) as session:
         tenant = tenancy.get_tenant(session, slug)
         for key in session.scalars(
-            select(ApiKey).where(ApiKey.tenant_id == tenant.id, ApiKey.name == DEMO_KEY_NAME,
-                                 ApiKey.revoked_at.is_(None))
+            select(ApiKey).where(
+                ApiKey.tenant_id == tenant.id,
+                ApiKey.name == DEMO_KEY_NAME,
+                ApiKey.revoked_at.is_(None),
+            )
         ):
             key.revoked_at = utcnow()
-        return access.create_api_key(session, tenant=tenant, name=DEMO_KEY_NAME, actor="demo").secret
+        return access.create_api_key(
+            session, tenant=tenant, name=DEMO_KEY_NAME, actor="demo"
+        ).secret
 
 
 def _seed_customers(slug: str) -> None:
     from kefu.customers import service as customers
 
-    with unit_of_work(tenant_session(state().engine, tenancy.tenant_by_slug(state().engine, slug).schema)) as db:
+    with unit_of_work(
+        tenant_session(state().engine, tenancy.tenant_by_slug(state().engine, slug).schema)
+    ) as db:
         for data in DEMO_CUSTOMERS:
             customers.create_customer(db, dict(data))
 

@@ -37,8 +37,14 @@ def _kefu_command(*args: str) -> list[str]:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--workers", "web_workers", default=2, show_default=True, type=int,
-              help="gunicorn worker processes.")
+@click.option(
+    "--workers",
+    "web_workers",
+    default=2,
+    show_default=True,
+    type=int,
+    help="gunicorn worker processes.",
+)
 @click.option("--no-demo", is_flag=True, help="Skip the demo admin and tenants.")
 def run(host: str, port: int, web_workers: int, no_demo: bool) -> None:
     """Run the platform: services, migrations, demo data, web and worker."""
@@ -52,8 +58,20 @@ def run(host: str, port: int, web_workers: int, no_demo: bool) -> None:
     demo_tenants = [] if no_demo else seed_demo()
     env = _children_env()
     web = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "kefu.wsgi:app", "--bind", f"{host}:{port}",
-         "--workers", str(web_workers), "--threads", "4", "--access-logfile", "-"],
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "kefu.wsgi:app",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            str(web_workers),
+            "--threads",
+            "4",
+            "--access-logfile",
+            "-",
+        ],
         env=env,
     )
     worker = subprocess.Popen(_kefu_command("worker"), env=env)

@@ -33,7 +33,9 @@ def tenants() -> None:
 @tenants.command("create")
 @click.argument("slug")
 @click.option("--name", "display_name", required=True, help="Display name, e.g. 旗舰店.")
-@click.option("--modules", default=None, help="Comma-separated modules (default: the standard set).")
+@click.option(
+    "--modules", default=None, help="Comma-separated modules (default: the standard set)."
+)
 @reports_api_errors
 def create(slug: str, display_name: str, modules: str | None) -> None:
     """Create a tenant: schema, tables and migration stamp in one transaction."""

@@ -10,11 +10,19 @@ from kefu.jobs import QUEUES, queue_names
 
 
 @click.command()
-@click.option("--queue", "queues", multiple=True, type=click.Choice(QUEUES),
-              help="Queues to serve, in priority order (default: all).")
+@click.option(
+    "--queue",
+    "queues",
+    multiple=True,
+    type=click.Choice(QUEUES),
+    help="Queues to serve, in priority order (default: all).",
+)
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
-@click.option("--simple", is_flag=True,
-              help="Run jobs in this process instead of forking one per job (high-volume queues).")
+@click.option(
+    "--simple",
+    is_flag=True,
+    help="Run jobs in this process instead of forking one per job (high-volume queues).",
+)
 @click.option("--no-scheduler", is_flag=True, help="Do not run RQ's scheduler in this worker.")
 def worker(queues: tuple[str, ...], burst: bool, simple: bool, no_scheduler: bool) -> None:
     """Start a worker for the job queues."""
@@ -26,4 +34,6 @@ def worker(queues: tuple[str, ...], burst: bool, simple: bool, no_scheduler: boo
     worker_class = SimpleWorker if simple else Worker
     with app.app_context():
         rq_worker = worker_class(names, connection=s.redis)
-        rq_worker.work(burst=burst, with_scheduler=not no_scheduler, logging_level=s.settings.log_level)
+        rq_worker.work(
+            burst=burst, with_scheduler=not no_scheduler, logging_level=s.settings.log_level
+        )

@@ -105,7 +105,9 @@ def make_revision(
                 connection.execute(text(f"CREATE SCHEMA {REVISION_SCRATCH_SCHEMA}"))
                 upgrade_tenant_schema(connection, migrations_dir, REVISION_SCRATCH_SCHEMA)
                 config = alembic_config(
-                    migrations_dir, plane, connection=connection,
+                    migrations_dir,
+                    plane,
+                    connection=connection,
                     tenant_schema=REVISION_SCRATCH_SCHEMA,
                 )
             command.revision(config, message=message, autogenerate=autogenerate, rev_id=rev_id)

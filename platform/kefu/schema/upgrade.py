@@ -102,7 +102,11 @@ def upgrade_one_tenant(engine: Engine, migrations_dir: Path, slug: str) -> Tenan
     except Exception as exc:  # reported per tenant; the run goes on
         message = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:500]
         return TenantUpgradeResult(
-            slug, before, before, "failed", f"{type(exc).__name__}: {message}",
+            slug,
+            before,
+            before,
+            "failed",
+            f"{type(exc).__name__}: {message}",
             time.perf_counter() - started,
         )
     return TenantUpgradeResult(slug, before, after, "upgraded", None, time.perf_counter() - started)
@@ -157,7 +161,9 @@ def upgrade_tenants(
             on_result(result)
         return results
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(settings,)) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(settings,)
+    ) as pool:
         futures = [pool.submit(_upgrade_in_worker, slug) for slug in pending]
         for future in as_completed(futures):
             result = future.result()

@@ -160,9 +160,11 @@ class ApiKeysView(MethodView):
         """Create an API key; the secret is in this response only"""
         require_platform_role(*MANAGERS)
         tenant = service.get_tenant(g.db, slug)
-        created = access.create_api_key(g.db, tenant=tenant, name=data["name"], actor=current_actor())
-        dumped = ApiKeySchema().dump(created.api_key)
-        return {**dumped, "key": created.secret}
+        created = access.create_api_key(
+            g.db, tenant=tenant, name=data["name"], actor=current_actor()
+        )
+        fields = {name: getattr(created.api_key, name) for name in ApiKeySchema().fields}
+        return {**fields, "key": created.secret}
 
 
 @blp.route("/<slug>/api-keys/<int:key_id>")

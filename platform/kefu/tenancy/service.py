@@ -88,9 +88,7 @@ def create_tenant(
         session.add(tenant)
         try:
             session.flush()
-            tenant.schema_revision = create_tenant_schema(
-                connection, tenant.schema, migrations_dir
-            )
+            tenant.schema_revision = create_tenant_schema(connection, tenant.schema, migrations_dir)
         except (IntegrityError, ProgrammingError) as exc:
             if "already exists" in str(exc.orig):
                 raise Conflict(f"Tenant {spec.slug} already exists.", code="tenant_exists") from exc

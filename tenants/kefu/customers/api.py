@@ -37,7 +37,7 @@ class CustomersView(MethodView):
     @blp.response(200, CustomerPageSchema)
     @blp.doc(security=SECURITY)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
-        """List customers (cursor pagination; filter by tag, email, phone, external id; search name)"""
+        """List customers: filter by tag, email, phone or external id; search by name"""
         return service.list_customers(g.db, args)
 
     @idempotent
@@ -121,4 +121,6 @@ class CustomerExportDownloadView(MethodView):
         """Download a finished export"""
         export = service.require_finished_export(g.db, export_id)
         path = jobs.export_directory(g.tenant.slug) / export.file_name
-        return send_file(path, mimetype="text/csv", as_attachment=True, download_name=export.file_name)
+        return send_file(
+            path, mimetype="text/csv", as_attachment=True, download_name=export.file_name
+        )

@@ -16,8 +16,18 @@ from kefu.jobs import JobTenant
 from kefu.platform_state import platform
 
 BATCH_SIZE = 1000
-COLUMNS = ("id", "name", "emails", "phones", "tags", "vip_level", "external_ids", "attributes",
-           "created_at", "updated_at")
+COLUMNS = (
+    "id",
+    "name",
+    "emails",
+    "phones",
+    "tags",
+    "vip_level",
+    "external_ids",
+    "attributes",
+    "created_at",
+    "updated_at",
+)
 
 
 def export_directory(tenant_slug: str) -> Path:
@@ -61,7 +71,10 @@ def export_customers_csv(db: Session, tenant: JobTenant, export_id: int) -> int:
         while True:
             batch = list(
                 db.scalars(
-                    select(Customer).where(Customer.id > last_id).order_by(Customer.id).limit(BATCH_SIZE)
+                    select(Customer)
+                    .where(Customer.id > last_id)
+                    .order_by(Customer.id)
+                    .limit(BATCH_SIZE)
                 )
             )
             if not batch:

@@ -17,14 +17,18 @@ class PhoneField(fields.String):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
         if not PHONE_PATTERN.fullmatch(text.strip()):
-            raise ValidationError("must be a phone number: digits, optional leading +, spaces or dashes")
+            raise ValidationError(
+                "must be a phone number: digits, optional leading +, spaces or dashes"
+            )
         return text.strip()
 
 
 class ExternalIdSchema(Schema):
     source = fields.String(
         required=True,
-        validate=validate.Regexp(r"^[a-z][a-z0-9_.-]{0,49}$", error="must be a lowercase system name"),
+        validate=validate.Regexp(
+            r"^[a-z][a-z0-9_.-]{0,49}$", error="must be a lowercase system name"
+        ),
         metadata={"description": "The other system, e.g. `shopify`, `zendesk`, `orders`."},
     )
     id = fields.String(required=True, validate=validate.Length(min=1, max=200))
@@ -32,9 +36,13 @@ class ExternalIdSchema(Schema):
 
 class CustomerWriteSchema(Schema):
     name = fields.String(validate=validate.Length(min=1, max=200))
-    emails = fields.List(fields.Email(validate=validate.Length(max=320)), validate=validate.Length(max=20))
+    emails = fields.List(
+        fields.Email(validate=validate.Length(max=320)), validate=validate.Length(max=20)
+    )
     phones = fields.List(PhoneField(), validate=validate.Length(max=20))
-    tags = fields.List(fields.String(validate=validate.Length(min=1, max=50)), validate=validate.Length(max=50))
+    tags = fields.List(
+        fields.String(validate=validate.Length(min=1, max=50)), validate=validate.Length(max=50)
+    )
     attributes = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=100)))
     vip_level = fields.Integer(validate=validate.Range(min=0, max=10))
     external_ids = fields.List(fields.Nested(ExternalIdSchema), validate=validate.Length(max=20))
@@ -73,7 +81,9 @@ CustomerPageSchema = page_schema(CustomerSchema, "CustomerPage")
 
 
 class CustomerListArgsSchema(CursorArgsSchema):
-    q = fields.String(validate=validate.Length(min=1, max=200), metadata={"description": "Name contains."})
+    q = fields.String(
+        validate=validate.Length(min=1, max=200), metadata={"description": "Name contains."}
+    )
     email = fields.String(validate=validate.Length(min=1, max=320))
     phone = fields.String(validate=validate.Length(min=1, max=32))
     tag = fields.String(validate=validate.Length(min=1, max=50))
