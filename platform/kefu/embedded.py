@@ -41,12 +41,12 @@ def _socket_dir(data_dir: Path) -> Path:
 
 
 def start_postgres(data_dir: Path, database: str = DATABASE_NAME) -> str:
-    import pgserver
-
     base = _socket_dir(data_dir)
     base.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR
+        import pgserver
+
         server = pgserver.get_server(base / "pg", cleanup_mode=None)
     socket_dir = str(base / "pg")
     admin_url = f"postgresql://postgres@/postgres?host={socket_dir}"
