@@ -25,7 +25,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import make_url
 
 from kefu import embedded
-from kefu.access import service as access
+from kefu.access import accounts, api_keys
 from kefu.app import create_app
 from kefu.database import shared_session, tenant_session, unit_of_work
 from kefu.modules import default_modules
@@ -75,6 +75,7 @@ def settings() -> Iterator[Settings]:
         db_pool_size=5,
         job_queue_prefix=f"kefutest{uuid.uuid4().hex[:8]}",
         job_max_retries=0,
+        login_max_per_address=100_000,
     )
     _drop_database(given_db, database_name)
     if not os.environ.get("KEFU_TEST_DATABASE_URL"):
@@ -134,7 +135,7 @@ def make_tenant(state: PlatformState):
             actor="tests",
         )
         with unit_of_work(shared_session(state.engine)) as session:
-            key = access.create_api_key(session, tenant=tenant, name="tests", actor="tests")
+            key = api_keys.create_api_key(session, tenant=tenant, name="tests", actor="tests")
         return TenantHandle(tenant=tenant, api_key=key.secret)
 
     return factory
@@ -163,7 +164,7 @@ def tenant_db(state: PlatformState):
 def make_admin(state: PlatformState, role: str = "owner") -> str:
     email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
     with unit_of_work(shared_session(state.engine)) as session:
-        access.create_platform_admin(
+        accounts.create_platform_admin(
             session, email=email, password=ADMIN_PASSWORD, display_name="Admin", role=role
         )
     return email
@@ -175,11 +176,9 @@ def admin_headers(state: PlatformState, client: FlaskClient) -> dict[str, str]:
 
 
 def login_headers(client: FlaskClient, email: str) -> dict[str, str]:
-    response = client.post(
-        "/api/platform/v1/auth/token", json={"email": email, "password": ADMIN_PASSWORD}
-    )
+    response = client.post("/api/auth/v1/login", json={"email": email, "password": ADMIN_PASSWORD})
     assert response.status_code == 201, response.json
-    return {"Authorization": f"Bearer {response.json['token']}"}
+    return {"Authorization": f"Bearer {response.json['access_token']}"}
 
 
 @pytest.fixture

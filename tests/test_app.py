@@ -109,10 +109,10 @@ def test_an_error_after_a_write_rolls_the_whole_request_back(settings, tenant, t
 
 def test_disabled_module_answers_404_module_not_enabled(client, admin_headers, tenant) -> None:
     url = f"/api/platform/v1/tenants/{tenant.slug}/modules/customers"
-    assert client.delete(url, headers=admin_headers).json["modules"] == []
+    assert "customers" not in client.delete(url, headers=admin_headers).json["modules"]
     response = client.get("/api/v1/customers", headers=tenant.headers)
     assert response.status_code == 404 and response.json["code"] == "module_not_enabled"
-    assert client.put(url, headers=admin_headers).json["modules"] == ["customers"]
+    assert "customers" in client.put(url, headers=admin_headers).json["modules"]
     assert client.get("/api/v1/customers", headers=tenant.headers).status_code == 200
     unknown = client.put(
         f"/api/platform/v1/tenants/{tenant.slug}/modules/teleport", headers=admin_headers

@@ -5,11 +5,12 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from kefu.access.models import Account, ApiKey
-from kefu.access.service import digest
+from kefu.access.secrets_util import digest
 from kefu.database import shared_session
 from tests.conftest import ADMIN_PASSWORD, login_headers, make_admin
 
-TOKEN = "/api/platform/v1/auth/token"
+LOGIN = "/api/auth/v1/login"
+LOGOUT = "/api/auth/v1/logout"
 TENANTS = "/api/platform/v1/tenants"
 
 
@@ -23,8 +24,8 @@ def test_password_is_stored_as_argon2(state) -> None:
 
 def test_wrong_password_and_unknown_email_look_the_same(client, state) -> None:
     email = make_admin(state)
-    wrong = client.post(TOKEN, json={"email": email, "password": "not it at all"})
-    unknown = client.post(TOKEN, json={"email": "nobody@example.com", "password": "whatever1"})
+    wrong = client.post(LOGIN, json={"email": email, "password": "not it at all"})
+    unknown = client.post(LOGIN, json={"email": "nobody@example.com", "password": "whatever1"})
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json == unknown.json
     assert wrong.json["code"] == "invalid_credentials"
@@ -32,11 +33,11 @@ def test_wrong_password_and_unknown_email_look_the_same(client, state) -> None:
 
 def test_login_is_case_insensitive_and_logout_revokes(client, state) -> None:
     email = make_admin(state)
-    response = client.post(TOKEN, json={"email": email.upper(), "password": ADMIN_PASSWORD})
+    response = client.post(LOGIN, json={"email": email.upper(), "password": ADMIN_PASSWORD})
     assert response.status_code == 201
-    headers = {"Authorization": f"Bearer {response.json['token']}"}
+    headers = {"Authorization": f"Bearer {response.json['access_token']}"}
     assert client.get(TENANTS, headers=headers).status_code == 200
-    assert client.delete(TOKEN, headers=headers).status_code == 204
+    assert client.post(LOGOUT, headers=headers).status_code == 204
     revoked = client.get(TENANTS, headers=headers)
     assert revoked.status_code == 401 and revoked.json["code"] == "invalid_token"
 
@@ -109,8 +110,8 @@ def test_cli_admin_create_and_api_key(cli, client, tenant) -> None:
     assert duplicate.exit_code == 1 and "already exists" in duplicate.output
     short = cli("admin", "create", "--email", "x@example.com", "--password", "short")
     assert short.exit_code == 1 and "password" in short.output
-    login = client.post(TOKEN, json={"email": "ops@example.com", "password": "long enough pass"})
-    assert login.status_code == 201 and login.json["platform_role"] == "owner"
+    login = client.post(LOGIN, json={"email": "ops@example.com", "password": "long enough pass"})
+    assert login.status_code == 201 and login.json["account"]["platform_role"] == "owner"
 
     key = cli("admin", "api-key", tenant.slug, "--name", "cli key").output.strip()
     assert (

@@ -70,14 +70,22 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def _register_blueprints(app: Flask, api, state: PlatformState) -> None:
     from kefu import health, ui
-    from kefu.access.api import blp as platform_auth_blp
+    from kefu.access.api import blp as auth_blp
+    from kefu.access.platform_api import blp as platform_access_blp
     from kefu.tenancy.api import blp as platform_tenants_blp
 
     app.register_blueprint(health.blp)
     app.register_blueprint(ui.blp)
-    api.register_blueprint(platform_auth_blp, url_prefix="/api/platform/v1/auth")
+    api.register_blueprint(auth_blp, url_prefix="/api/auth/v1")
     api.register_blueprint(platform_tenants_blp, url_prefix="/api/platform/v1/tenants")
+    api.register_blueprint(platform_access_blp, url_prefix="/api/platform/v1")
     for name, module in state.modules.items():
         if module.blueprint is not None:
             api.register_blueprint(module.blueprint, url_prefix=f"/api/v1/{name}")
             state.blueprint_modules[module.blueprint.name] = name
+        if module.platform_blueprint is not None:
+            api.register_blueprint(
+                module.platform_blueprint, url_prefix=f"/api/platform/v1/modules/{name}"
+            )
+        if module.resolve_agent is not None:
+            state.resolve_agent = module.resolve_agent

@@ -1,7 +1,7 @@
-"""Append-only audit records for platform admin actions (shared schema).
+"""The append-only audit log (shared schema): admin actions, role and
+permission changes, PII reveals, logins and refused attempts.
 
-The identity issue extends this into the full, queryable audit log; for now
-every tenant lifecycle change, API key change and admin login is recorded.
+The application only ever inserts; `before`/`after` snapshots sit in `details`.
 """
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String
+from flask import g, has_request_context, request
+from sqlalchemy import Engine, String, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from kefu.database import SharedBase, bigint_pk, created_at_column
+from kefu.database import SharedBase, bigint_pk, created_at_column, shared_session, unit_of_work
 
 
 class AuditEvent(SharedBase):
@@ -49,3 +50,45 @@ def record(
             address=address,
         )
     )
+
+
+def record_now(engine: Engine, **fields: Any) -> None:
+    """Write an audit event in its own transaction (for refusals, whose request rolls back)."""
+    with unit_of_work(shared_session(engine)) as session:
+        record(session, **fields)
+
+
+def record_after_commit(engine: Engine, **fields: Any) -> None:
+    """Audit a change made in a tenant unit of work once that unit commits.
+
+    Inside a request the event is written after the tenant transaction commits
+    (so a rolled-back change leaves no audit record); elsewhere at once.
+    """
+    if has_request_context() and "db" in g:
+        fields.setdefault("address", request.remote_addr)
+        g.setdefault("after_commit", []).append(lambda: record_now(engine, **fields))
+    else:
+        record_now(engine, **fields)
+
+
+def query_events(session: Session, filters: dict[str, Any]) -> list[AuditEvent]:
+    """Newest first; `before_id` pages backwards; `action` may end in * for a prefix."""
+    query = select(AuditEvent)
+    if filters.get("tenant"):
+        query = query.where(AuditEvent.tenant_slug == filters["tenant"])
+    if filters.get("actor"):
+        query = query.where(AuditEvent.actor == filters["actor"])
+    action = filters.get("action")
+    if action:
+        if action.endswith("*"):
+            query = query.where(AuditEvent.action.startswith(action[:-1], autoescape=True))
+        else:
+            query = query.where(AuditEvent.action == action)
+    if filters.get("since"):
+        query = query.where(AuditEvent.created_at >= filters["since"])
+    if filters.get("until"):
+        query = query.where(AuditEvent.created_at < filters["until"])
+    if filters.get("before_id"):
+        query = query.where(AuditEvent.id < filters["before_id"])
+    limit = filters.get("limit", 100)
+    return list(session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit)))

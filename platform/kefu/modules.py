@@ -11,12 +11,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import pkgutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
 from flask_smorest import Blueprint
+from sqlalchemy.orm import Session
 
 SHARED_MODEL_MODULES = (
     "kefu.tenancy.models",
@@ -35,6 +36,14 @@ class ModuleDescriptor:
     jobs: tuple[Callable[..., Any], ...] = ()
     default_settings: Mapping[str, Any] = field(default_factory=dict)
     enabled_by_default: bool = True
+    # Called inside the provisioning transaction with the new tenant's session
+    # and the permission catalogue (e.g. to seed default roles).
+    provision: Callable[[Session, Collection[str]], None] | None = None
+    # (tenant session, redis, tenant slug, agent id) -> Principal | None. One module
+    # (agents) provides it; the request lifecycle uses it for agent tokens.
+    resolve_agent: Callable[..., Any] | None = None
+    # Platform-side routes of the module, mounted at /api/platform/v1/modules/<name>.
+    platform_blueprint: Blueprint | None = None
 
 
 @cache
@@ -63,3 +72,9 @@ def load_all_models() -> None:
 
 def default_modules() -> list[str]:
     return [name for name, module in discover_modules().items() if module.enabled_by_default]
+
+
+def permission_catalogue(modules: Mapping[str, ModuleDescriptor] | None = None) -> list[str]:
+    """Every permission any module declares."""
+    chosen = discover_modules() if modules is None else modules
+    return sorted({name for module in chosen.values() for name in module.permissions})

@@ -3,7 +3,9 @@ or a job as `platform()`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from flask import Flask, current_app
 from redis import Redis
@@ -22,6 +24,8 @@ class PlatformState:
     redis: Redis
     modules: dict[str, ModuleDescriptor]
     blueprint_modules: dict[str, str] = field(default_factory=dict)
+    # Provided by the agents module: (tenant session, redis, slug, agent id) -> Principal.
+    resolve_agent: Callable[..., Any] | None = None
 
     def module_of_blueprint(self, blueprint: str | None) -> str | None:
         return self.blueprint_modules.get(blueprint or "")

@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEVELOPMENT_SECRET = "kefu-development-secret-not-for-production"
@@ -66,6 +67,9 @@ class Settings:
     platform_token_ttl_seconds: int = 12 * 3600
     log_level: str = "INFO"
     base_url: str = "http://127.0.0.1:5000"
+    login_max_failures: int = 5
+    login_lock_seconds: int = 900
+    login_max_per_address: int = 50
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -104,9 +108,25 @@ class Settings:
             ),
             log_level=env.get("KEFU_LOG_LEVEL", defaults.log_level).upper(),
             base_url=env.get("KEFU_BASE_URL", defaults.base_url).rstrip("/"),
+            login_max_failures=_int(env, "KEFU_LOGIN_MAX_FAILURES", defaults.login_max_failures, 1),
+            login_lock_seconds=_int(env, "KEFU_LOGIN_LOCK_SECONDS", defaults.login_lock_seconds, 1),
+            login_max_per_address=_int(
+                env, "KEFU_LOGIN_MAX_PER_ADDRESS", defaults.login_max_per_address, 1
+            ),
         )
         settings.validate()
         return settings
+
+    @property
+    def login_limits(self) -> Any:
+        from kefu.access.login import LoginLimits
+
+        return LoginLimits(
+            max_failures=self.login_max_failures,
+            lock_seconds=self.login_lock_seconds,
+            max_per_address=self.login_max_per_address,
+            key_prefix=self.job_queue_prefix,
+        )
 
     @property
     def is_production(self) -> bool:

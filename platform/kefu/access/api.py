@@ -1,4 +1,9 @@
-"""Platform API: admin authentication."""
+"""Sign-in API for every account (agents, platform admins, support engineers).
+
+Tokens from /login without a tenant work on the platform API (platform
+accounts) and for choosing a tenant; /tenant exchanges them for a pair scoped
+to one tenant, which is what the tenant API accepts.
+"""
 
 from __future__ import annotations
 
@@ -8,43 +13,155 @@ from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from kefu.access import service
-from kefu.access.schemas import TokenRequestSchema, TokenSchema
+from kefu.access import accounts, login, tokens
+from kefu.access.models import Account
+from kefu.access.schemas import (
+    ChooseTenantSchema,
+    LoginSchema,
+    MeSchema,
+    PasswordChangeSchema,
+    PasswordResetConfirmSchema,
+    PasswordResetRequestSchema,
+    RefreshSchema,
+    TokenPairSchema,
+)
+from kefu.access.support import active_grant
+from kefu.api.errors import Forbidden
 from kefu.platform_state import platform
-from kefu.request_context import bearer_token, client_address
+from kefu.request_context import bearer_token, check_tenant_usable, client_address
+from kefu.tenancy.models import Tenant
+from kefu.tenancy.service import get_tenant
 
 blp = Blueprint(
-    "platform_auth",
+    "auth",
     __name__,
-    description="Platform admin authentication: exchange email and password for a bearer token.",
+    description="Sign in with email and password; tokens for the platform and tenant APIs.",
 )
+BEARER = [{"BearerToken": []}]
 
 
-@blp.route("/token")
-class TokenView(MethodView):
-    @blp.arguments(TokenRequestSchema)
-    @blp.response(201, TokenSchema)
+def _tenants_of(account: Account) -> list[Tenant]:
+    return [m.tenant for m in accounts.memberships(g.db, account.id)]
+
+
+def _tenant_for(account: Account, slug: str) -> Tenant:
+    tenant = get_tenant(g.db, slug)
+    check_tenant_usable(tenant)
+    member = any(t.id == tenant.id for t in _tenants_of(account))
+    if not member and not (account.platform_role and active_grant(g.db, account.id, tenant.id)):
+        raise Forbidden(f"You have no access to tenant {slug}.", code="not_a_member")
+    return tenant
+
+
+def _pair_body(pair: tokens.TokenPair) -> dict[str, Any]:
+    return {
+        "token_type": "Bearer",
+        "access_token": pair.access_token,
+        "refresh_token": pair.refresh_token,
+        "expires_at": pair.expires_at,
+        "tenant": pair.tenant,
+        "account": pair.account,
+        "tenants": _tenants_of(pair.account),
+    }
+
+
+def _signed_in_account() -> tuple[Account, Tenant | None]:
+    row = tokens.resolve(g.db, bearer_token() or "", "access")
+    return row.account, row.tenant
+
+
+@blp.route("/login")
+class LoginView(MethodView):
+    @blp.arguments(LoginSchema)
+    @blp.response(201, TokenPairSchema)
     @blp.alt_response(401, description="Wrong email or password (`invalid_credentials`).")
-    def post(self, credentials: dict[str, Any]) -> dict[str, Any]:
-        """Log in as a platform admin"""
-        issued = service.issue_platform_token(
+    @blp.alt_response(
+        429, description="Rate limited or locked (`too_many_attempts`, `account_locked`)."
+    )
+    def post(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Sign in with email and password"""
+        state = platform()
+        account = login.authenticate(
             g.db,
-            email=credentials["email"],
-            password=credentials["password"],
-            ttl_seconds=platform().settings.platform_token_ttl_seconds,
+            state.redis,
+            email=data["email"],
+            password=data["password"],
             address=client_address(),
+            limits=state.settings.login_limits,
         )
-        return {
-            "token": issued.token,
-            "expires_at": issued.expires_at,
-            "email": issued.account.email,
-            "platform_role": issued.account.platform_role,
-        }
+        tenant = _tenant_for(account, data["tenant"]) if data["tenant"] else None
+        return _pair_body(tokens.issue_pair(g.db, account, tenant, client_address()))
 
+
+@blp.route("/tenant")
+class ChooseTenantView(MethodView):
+    @blp.arguments(ChooseTenantSchema)
+    @blp.response(201, TokenPairSchema)
+    @blp.doc(security=BEARER)
+    def post(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Exchange a sign-in token for a pair scoped to one tenant"""
+        account, _ = _signed_in_account()
+        tenant = _tenant_for(account, data["tenant"])
+        return _pair_body(tokens.issue_pair(g.db, account, tenant, client_address()))
+
+
+@blp.route("/refresh")
+class RefreshView(MethodView):
+    @blp.arguments(RefreshSchema)
+    @blp.response(201, TokenPairSchema)
+    def post(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Spend a refresh token for a new pair (reusing a spent one revokes the family)"""
+        return _pair_body(tokens.refresh(g.db, data["refresh_token"], client_address()))
+
+
+@blp.route("/logout")
+class LogoutView(MethodView):
     @blp.response(204)
-    @blp.doc(security=[{"PlatformToken": []}])
-    def delete(self) -> None:
-        """Log out: revoke the bearer token used for this request"""
-        token = bearer_token()
-        if token:
-            service.revoke_platform_token(g.db, token)
+    @blp.doc(security=BEARER)
+    def post(self) -> None:
+        """Sign out: revoke this token and its refresh chain"""
+        row = tokens.lookup(g.db, bearer_token() or "", "access")
+        if row is not None:
+            tokens.revoke_family(g.db, row.family)
+
+
+@blp.route("/me")
+class MeView(MethodView):
+    @blp.response(200, MeSchema)
+    @blp.doc(security=BEARER)
+    def get(self) -> dict[str, Any]:
+        """Who am I, and which tenants can I work in"""
+        account, tenant = _signed_in_account()
+        return {"account": account, "tenant": tenant, "tenants": _tenants_of(account)}
+
+
+@blp.route("/password")
+class PasswordView(MethodView):
+    @blp.arguments(PasswordChangeSchema)
+    @blp.response(204)
+    @blp.doc(security=BEARER)
+    def post(self, data: dict[str, Any]) -> None:
+        """Change my password"""
+        account, _ = _signed_in_account()
+        accounts.change_password(g.db, account, data["current_password"], data["new_password"])
+
+
+@blp.route("/password-reset")
+class PasswordResetView(MethodView):
+    @blp.arguments(PasswordResetRequestSchema)
+    @blp.response(202)
+    def post(self, data: dict[str, Any]) -> None:
+        """Ask for a password-reset link (same answer whether the email exists or not)"""
+        settings = platform().settings
+        login.request_password_reset(
+            g.db, data["email"], base_url=settings.base_url, log_link=not settings.is_production
+        )
+
+
+@blp.route("/password-reset/confirm")
+class PasswordResetConfirmView(MethodView):
+    @blp.arguments(PasswordResetConfirmSchema)
+    @blp.response(204)
+    def post(self, data: dict[str, Any]) -> None:
+        """Set a new password with a reset token (single use; ends every sign-in)"""
+        login.reset_password(g.db, data["token"], data["new_password"])

@@ -124,17 +124,18 @@ def init_api(app: Flask) -> Api:
         API_SPEC_OPTIONS={
             "info": {
                 "description": (
-                    "Tenant API under /api/v1 (authenticate with a tenant API key: "
-                    "`Authorization: Bearer kefu_...`) and platform API under "
-                    "/api/platform/v1 (platform admin bearer token from "
-                    "POST /api/platform/v1/auth/token). Every error has the shape "
-                    "{code, message, errors}."
+                    "Tenant API under /api/v1: authenticate with a tenant API key "
+                    "(`Authorization: Bearer kefu_...`) or an agent's tenant-scoped access "
+                    "token. Platform API under /api/platform/v1: a platform account's "
+                    "access token. Both tokens come from POST /api/auth/v1/login. Every "
+                    "endpoint's required permission is in `x-permission`. Every error has "
+                    "the shape {code, message, errors}."
                 )
             },
             "components": {
                 "securitySchemes": {
                     "TenantApiKey": {"type": "http", "scheme": "bearer"},
-                    "PlatformToken": {"type": "http", "scheme": "bearer"},
+                    "BearerToken": {"type": "http", "scheme": "bearer"},
                 }
             },
         },

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from kefu.access import service as access
+from kefu.access import accounts, api_keys
 from kefu.cli.context import reports_api_errors, state
 from kefu.database import shared_session, unit_of_work
 from kefu.tenancy.service import get_tenant
@@ -19,14 +19,14 @@ def admin() -> None:
 @click.option("--email", required=True)
 @click.option("--name", "display_name", default="", help="Display name.")
 @click.option(
-    "--role", type=click.Choice(access.PLATFORM_ROLES), default="owner", show_default=True
+    "--role", type=click.Choice(accounts.PLATFORM_ROLES), default="owner", show_default=True
 )
 @click.password_option("--password", help="At least 10 characters (prompted when omitted).")
 @reports_api_errors
 def create(email: str, display_name: str, role: str, password: str) -> None:
     """Create a platform admin account (argon2-hashed password)."""
     with unit_of_work(shared_session(state().engine)) as session:
-        account = access.create_platform_admin(
+        account = accounts.create_platform_admin(
             session, email=email, password=password, display_name=display_name, role=role
         )
         click.echo(f"created platform {role} {account.email}")
@@ -40,5 +40,5 @@ def api_key(tenant_slug: str, name: str) -> None:
     """Create an API key for a tenant; the secret is printed once."""
     with unit_of_work(shared_session(state().engine)) as session:
         tenant = get_tenant(session, tenant_slug)
-        created = access.create_api_key(session, tenant=tenant, name=name, actor="cli")
+        created = api_keys.create_api_key(session, tenant=tenant, name=name, actor="cli")
     click.echo(created.secret)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import click
 from sqlalchemy import select
 
-from kefu.access import service as access
+from kefu.access import accounts, api_keys
 from kefu.access.models import Account, ApiKey
 from kefu.cli.context import state
 from kefu.database import shared_session, tenant_session, unit_of_work, utcnow
@@ -45,7 +45,7 @@ class DemoTenant:
 def ensure_demo_admin() -> None:
     with unit_of_work(shared_session(state().engine)) as session:
         if session.scalar(select(Account.id).where(Account.email == DEMO_ADMIN_EMAIL)) is None:
-            access.create_platform_admin(
+            accounts.create_platform_admin(
                 session,
                 email=DEMO_ADMIN_EMAIL,
                 password=DEMO_ADMIN_PASSWORD,
@@ -82,7 +82,7 @@ def _fresh_demo_key(slug: str) -> str:
             )
         ):
             key.revoked_at = utcnow()
-        return access.create_api_key(
+        return api_keys.create_api_key(
             session, tenant=tenant, name=DEMO_KEY_NAME, actor="demo"
         ).secret
 

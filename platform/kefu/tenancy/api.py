@@ -8,10 +8,10 @@ from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from kefu.access import service as access
+from kefu.access import api_keys
 from kefu.access.schemas import ApiKeyCreateSchema, ApiKeySchema, CreatedApiKeySchema
 from kefu.api.errors import ValidationFailed
-from kefu.modules import default_modules
+from kefu.modules import default_modules, permission_catalogue
 from kefu.platform_state import platform
 from kefu.request_context import current_actor, require_platform_role
 from kefu.tenancy import service
@@ -29,7 +29,7 @@ blp = Blueprint(
     __name__,
     description="Tenants (business lines): provisioning, status, modules and API keys.",
 )
-SECURITY = [{"PlatformToken": []}]
+SECURITY = [{"BearerToken": []}]
 MANAGERS = ("owner", "admin")
 
 
@@ -151,7 +151,7 @@ class ApiKeysView(MethodView):
     def get(self, slug: str) -> list[Any]:
         """List a tenant's API keys (never the secrets)"""
         require_platform_role()
-        return access.list_api_keys(g.db, service.get_tenant(g.db, slug))
+        return api_keys.list_api_keys(g.db, service.get_tenant(g.db, slug))
 
     @blp.arguments(ApiKeyCreateSchema)
     @blp.response(201, CreatedApiKeySchema)
@@ -160,11 +160,33 @@ class ApiKeysView(MethodView):
         """Create an API key; the secret is in this response only"""
         require_platform_role(*MANAGERS)
         tenant = service.get_tenant(g.db, slug)
-        created = access.create_api_key(
-            g.db, tenant=tenant, name=data["name"], actor=current_actor()
+        created = api_keys.create_api_key(
+            g.db,
+            tenant=tenant,
+            name=data["name"],
+            actor=current_actor(),
+            scopes=data["scopes"],
+            catalogue=permission_catalogue(platform().modules),
+            expires_at=data["expires_at"],
         )
-        fields = {name: getattr(created.api_key, name) for name in ApiKeySchema().fields}
-        return {**fields, "key": created.secret}
+        return _created_key_body(created)
+
+
+def _created_key_body(created: api_keys.CreatedApiKey) -> dict[str, Any]:
+    fields = {name: getattr(created.api_key, name) for name in ApiKeySchema().fields}
+    return {**fields, "key": created.secret}
+
+
+@blp.route("/<slug>/api-keys/<int:key_id>/rotate")
+class ApiKeyRotateView(MethodView):
+    @blp.response(201, CreatedApiKeySchema)
+    @blp.doc(security=SECURITY)
+    def post(self, slug: str, key_id: int) -> dict[str, Any]:
+        """Rotate an API key: a new secret; the old one works for 24 more hours"""
+        require_platform_role(*MANAGERS)
+        tenant = service.get_tenant(g.db, slug)
+        created = api_keys.rotate_api_key(g.db, tenant=tenant, key_id=key_id, actor=current_actor())
+        return _created_key_body(created)
 
 
 @blp.route("/<slug>/api-keys/<int:key_id>")
@@ -175,4 +197,4 @@ class ApiKeyView(MethodView):
         """Revoke an API key"""
         require_platform_role(*MANAGERS)
         tenant = service.get_tenant(g.db, slug)
-        return access.revoke_api_key(g.db, tenant=tenant, key_id=key_id, actor=current_actor())
+        return api_keys.revoke_api_key(g.db, tenant=tenant, key_id=key_id, actor=current_actor())

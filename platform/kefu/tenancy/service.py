@@ -65,6 +65,21 @@ def create_tenant_schema(connection: Connection, schema: str, migrations_dir: Pa
     return stamp_tenant_schema(connection, migrations_dir, schema)
 
 
+def _run_provisioners(connection: Connection, schema: str) -> None:
+    """Module hooks (e.g. default roles) inside the provisioning transaction."""
+    from kefu.modules import discover_modules, permission_catalogue
+
+    modules = discover_modules()
+    catalogue = permission_catalogue(modules)
+    translated = connection.execution_options(schema_translate_map={None: schema})
+    tenant_db = Session(bind=translated)
+    for module in modules.values():
+        if module.provision is not None:
+            module.provision(tenant_db, catalogue)
+    tenant_db.flush()
+    tenant_db.close()
+
+
 def create_tenant(
     engine: Engine,
     spec: TenantSpec,
@@ -89,6 +104,7 @@ def create_tenant(
         try:
             session.flush()
             tenant.schema_revision = create_tenant_schema(connection, tenant.schema, migrations_dir)
+            _run_provisioners(connection, tenant.schema)
         except (IntegrityError, ProgrammingError) as exc:
             if "already exists" in str(exc.orig):
                 raise Conflict(f"Tenant {spec.slug} already exists.", code="tenant_exists") from exc

@@ -69,5 +69,7 @@ class CustomerExport(TenantBase):
     file_name: Mapped[str | None] = mapped_column(String(200))
     error: Mapped[str | None] = mapped_column(String(500))
     requested_by: Mapped[str] = mapped_column(String(320), nullable=False)
+    # Requested by someone without customers.view_pii: contact details are masked.
+    masked: Mapped[bool] = mapped_column(nullable=False, default=False, server_default="false")
     created_at: Mapped[datetime] = created_at_column()
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

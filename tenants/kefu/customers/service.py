@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from kefu import audit
+from kefu.access.authz import Principal
+from kefu.access.masking import mask_email, mask_phone, mask_text
 from kefu.api.errors import ApiError, Conflict, NotFound, ValidationFailed
 from kefu.api.pagination import SortKey, page_of, paginate
 from kefu.customers.models import Customer, CustomerExport, CustomerExternalId
+from kefu.platform_state import platform
 
 SORT_KEYS = {
     "created_at": SortKey(Customer.created_at, descending=False, is_datetime=True),
@@ -24,6 +29,23 @@ SORT_KEYS = {
     "-name": SortKey(Customer.name, descending=True),
 }
 _PHONE_SEPARATORS = re.compile(r"[ ()\-.]")
+VIEW_PII = "customers.view_pii"
+# Custom attributes whose key mentions one of these hold personal data.
+PII_ATTRIBUTE_HINTS = (
+    "address",
+    "addr",
+    "phone",
+    "mobile",
+    "email",
+    "amount",
+    "price",
+    "地址",
+    "电话",
+    "手机",
+    "邮箱",
+    "金额",
+    "价格",
+)
 
 
 def normalise_email(email: str) -> str:
@@ -133,7 +155,7 @@ def filtered_query(args: dict[str, Any]) -> Select[Any]:
     return query
 
 
-def list_customers(db: Session, args: dict[str, Any]) -> dict[str, Any]:
+def list_customers(db: Session, principal: Principal, args: dict[str, Any]) -> dict[str, Any]:
     sort_name = args.get("sort", "-created_at")
     sort = SORT_KEYS[sort_name]
     query = paginate(
@@ -145,7 +167,9 @@ def list_customers(db: Session, args: dict[str, Any]) -> dict[str, Any]:
         cursor=args.get("cursor"),
     )
     rows = list(db.scalars(query))
-    return page_of(rows, limit=args["limit"], sort_name=sort_name, sort_attr=sort.column.key)
+    page = page_of(rows, limit=args["limit"], sort_name=sort_name, sort_attr=sort.column.key)
+    page["items"] = [present(customer, principal) for customer in page["items"]]
+    return page
 
 
 def merge_customers(db: Session, target_id: int, source_id: int) -> Customer:
@@ -169,8 +193,13 @@ def merge_customers(db: Session, target_id: int, source_id: int) -> Customer:
     return target
 
 
-def request_export(db: Session, requested_by: str) -> CustomerExport:
-    export = CustomerExport(status="queued", requested_by=requested_by, row_count=0)
+def request_export(db: Session, principal: Principal) -> CustomerExport:
+    export = CustomerExport(
+        status="queued",
+        requested_by=principal.actor,
+        row_count=0,
+        masked=not principal.can(VIEW_PII),
+    )
     db.add(export)
     db.flush()
     return export
@@ -192,3 +221,46 @@ def require_finished_export(db: Session, export_id: int) -> CustomerExport:
             status=409,
         )
     return export
+
+
+def is_pii_attribute(key: str) -> bool:
+    lowered = key.lower()
+    return any(hint in lowered for hint in PII_ATTRIBUTE_HINTS)
+
+
+def masked_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: mask_text(str(value)) if is_pii_attribute(key) else value
+        for key, value in attributes.items()
+    }
+
+
+def present(customer: Customer, principal: Principal) -> Any:
+    """The customer as this principal may see it: masked without customers.view_pii."""
+    if principal.can(VIEW_PII):
+        return customer
+    return SimpleNamespace(
+        id=customer.id,
+        name=customer.name,
+        emails=[mask_email(email) for email in customer.emails],
+        phones=[mask_phone(phone) for phone in customer.phones],
+        tags=customer.tags,
+        attributes=masked_attributes(customer.attributes),
+        vip_level=customer.vip_level,
+        external_ids=customer.external_ids,
+        created_at=customer.created_at,
+        updated_at=customer.updated_at,
+    )
+
+
+def reveal_customer(db: Session, principal: Principal, customer_id: int) -> Customer:
+    principal.require(VIEW_PII)
+    customer = get_customer(db, customer_id)
+    audit.record_after_commit(
+        platform().engine,
+        actor=principal.actor,
+        action="customer.pii_revealed",
+        tenant_slug=principal.tenant_slug,
+        target=f"customer:{customer_id}",
+    )
+    return customer

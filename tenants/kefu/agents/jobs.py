@@ -1,0 +1,3 @@
+"""The agents module has no background jobs yet."""
+
+JOBS: tuple = ()
