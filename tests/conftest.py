@@ -213,3 +213,105 @@ def subprocess_env(settings: Settings, **extra: str) -> dict[str, str]:
     }
     env.update(extra)
     return env
+
+
+AGENT_PASSWORD = "agent-password-123"
+
+
+@dataclass(frozen=True)
+class AgentHandle:
+    agent_id: int
+    account_id: int
+    email: str
+    headers: dict[str, str]
+    refresh_token: str
+
+
+def system_actor(slug: str):
+    from kefu.access.authz import full_access
+    from kefu.modules import permission_catalogue
+
+    return full_access("system", slug, "tests", permission_catalogue())
+
+
+@pytest.fixture
+def make_unit(app: Flask, state: PlatformState):
+    """Create an org unit in a tenant as the system; returns the unit id."""
+    from kefu.agents.service import org
+
+    def factory(
+        handle: TenantHandle,
+        name: str = "客服一组",
+        parent_id: int | None = None,
+        sourcing: str = "in_house",
+        vendor: str | None = None,
+    ) -> int:
+        with (
+            app.test_request_context(),
+            unit_of_work(tenant_session(state.engine, handle.tenant.schema)) as db,
+        ):
+            unit = org.create_unit(
+                db,
+                system_actor(handle.slug),
+                {
+                    "name": name,
+                    "kind": "team",
+                    "sourcing": sourcing,
+                    "vendor": vendor,
+                    "parent_id": parent_id,
+                },
+            )
+            return unit.id
+
+    return factory
+
+
+@pytest.fixture
+def make_agent(app: Flask, state: PlatformState, client: FlaskClient):
+    """Invite an agent with the given default roles, set a password, sign in to the tenant."""
+    from sqlalchemy import update
+
+    from kefu.access.models import Account
+    from kefu.access.passwords import hash_password
+    from kefu.agents.service import agents, roles
+
+    def factory(
+        handle: TenantHandle, *role_keys: str, unit_id: int | None = None, email: str | None = None
+    ) -> AgentHandle:
+        email = email or f"agent-{uuid.uuid4().hex[:8]}@example.com"
+        with (
+            app.app_context(),
+            unit_of_work(tenant_session(state.engine, handle.tenant.schema)) as db,
+        ):
+            role_ids = [roles.role_by_key(db, key).id for key in role_keys]
+            agent = agents.invite_agent(
+                db,
+                system_actor(handle.slug),
+                {
+                    "email": email,
+                    "display_name": email.split("@")[0],
+                    "unit_id": unit_id,
+                    "role_ids": role_ids,
+                },
+            )
+            agent_id, account_id = agent.id, agent.account_id
+        with unit_of_work(shared_session(state.engine)) as session:
+            session.execute(
+                update(Account)
+                .where(Account.id == account_id)
+                .values(password_hash=hash_password(AGENT_PASSWORD))
+            )
+        response = client.post(
+            "/api/auth/v1/login",
+            json={"email": email, "password": AGENT_PASSWORD, "tenant": handle.slug},
+        )
+        assert response.status_code == 201, response.json
+        return AgentHandle(
+            agent_id,
+            account_id,
+            email,
+            {"Authorization": f"Bearer {response.json['access_token']}"},
+            response.json["refresh_token"],
+        )
+
+    return factory
