@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from kefu.access import accounts, api_keys
 from kefu.access.models import Account, ApiKey
-from kefu.cli.context import state
+from kefu.cli.context import cli_app, state
 from kefu.database import shared_session, tenant_session, unit_of_work, utcnow
 from kefu.modules import default_modules
 from kefu.tenancy import service as tenancy
@@ -97,19 +97,84 @@ def _seed_customers(slug: str) -> None:
             customers.create_customer(db, dict(data))
 
 
+DEMO_AGENT_PASSWORD = "kefu-demo-agent"
+# (email local part, display name, role, unit name, vendor or None)
+DEMO_TEAM = (
+    ("lead", "王组长", "team_lead", "售后一组", None),
+    ("agent", "李客服", "agent", "售后一组", None),
+    ("vendor", "外包小赵", "outsourced_agent", "远航外包组", "远航外包"),
+)
+
+
+def demo_agent_email(local: str, slug: str) -> str:
+    return f"{local}.{slug}@kefu.local"
+
+
+def _seed_team(slug: str) -> None:
+    """A small team whose agents can sign in (passwords set directly for the demo)."""
+    from kefu.access.passwords import hash_password
+    from kefu.agents.service import agents, org, roles
+    from kefu.request_context import system_principal
+
+    s = state()
+    with cli_app().test_request_context():
+        principal = system_principal(slug)
+        schema = tenancy.tenant_by_slug(s.engine, slug).schema
+        with unit_of_work(tenant_session(s.engine, schema)) as db:
+            units: dict[str, int] = {}
+            for local, name, role_key, unit_name, vendor in DEMO_TEAM:
+                if unit_name not in units:
+                    units[unit_name] = org.create_unit(
+                        db,
+                        principal,
+                        {
+                            "name": unit_name,
+                            "kind": "team",
+                            "sourcing": "outsourced" if vendor else "in_house",
+                            "vendor": vendor,
+                        },
+                    ).id
+                agents.invite_agent(
+                    db,
+                    principal,
+                    {
+                        "email": demo_agent_email(local, slug),
+                        "display_name": name,
+                        "unit_id": units[unit_name],
+                        "role_ids": [roles.role_by_key(db, role_key).id],
+                    },
+                )
+    with unit_of_work(shared_session(s.engine)) as session:
+        for local, *_ in DEMO_TEAM:
+            account = session.scalar(
+                select(Account).where(Account.email == demo_agent_email(local, slug))
+            )
+            account.password_hash = hash_password(DEMO_AGENT_PASSWORD)
+
+
 def seed_demo() -> list[DemoTenant]:
     ensure_demo_admin()
     created = []
     for slug, name in DEMO_TENANTS:
         if _ensure_tenant(slug, name):
             _seed_customers(slug)
+            _seed_team(slug)
         created.append(DemoTenant(slug, name, _fresh_demo_key(slug)))
     return created
+
+
+def print_demo_logins(tenants: list[DemoTenant]) -> None:
+    click.echo(f"  platform admin: {DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD}")
+    for tenant in tenants:
+        click.echo(f"  tenant {tenant.slug} ({tenant.display_name}): API key {tenant.api_key}")
+        for local, name, role_key, *_ in DEMO_TEAM:
+            click.echo(
+                f"    {role_key:<17} {demo_agent_email(local, tenant.slug)} / "
+                f"{DEMO_AGENT_PASSWORD}  ({name})"
+            )
 
 
 @click.command()
 def demo() -> None:
     """Create (or refresh) the demo admin and demo tenants; print their credentials."""
-    for tenant in seed_demo():
-        click.echo(f"tenant {tenant.slug} ({tenant.display_name}): API key {tenant.api_key}")
-    click.echo(f"platform admin: {DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD}")
+    print_demo_logins(seed_demo())

@@ -15,7 +15,7 @@ import time
 import click
 
 from kefu.cli.context import state
-from kefu.cli.demo import DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, seed_demo
+from kefu.cli.demo import print_demo_logins, seed_demo
 from kefu.schema.alembic import upgrade_shared
 from kefu.schema.upgrade import upgrade_tenants
 
@@ -80,10 +80,9 @@ def run(host: str, port: int, web_workers: int, no_demo: bool) -> None:
     click.echo(f"  web:          {base}/")
     click.echo(f"  API docs:     {base}/api/docs")
     click.echo(f"  readiness:    {base}/readyz")
+    click.echo(f"  sign in:      {base}/login")
     if demo_tenants:
-        click.echo(f"  platform admin: {DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD}")
-        for tenant in demo_tenants:
-            click.echo(f"  tenant {tenant.slug} ({tenant.display_name}): API key {tenant.api_key}")
+        print_demo_logins(demo_tenants)
         first = demo_tenants[0]
         click.echo(
             f"\n  try: curl -H 'Authorization: Bearer {first.api_key}' {base}/api/v1/customers"
