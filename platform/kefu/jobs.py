@@ -10,6 +10,7 @@ Workers start through `kefu worker`, inside an app context (see kefu.cli.worker)
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 from collections.abc import Callable
@@ -20,11 +21,11 @@ from flask import Flask, current_app, has_app_context
 from redis import Redis
 from rq import Queue, Retry
 from rq.job import Job
+from sqlalchemy import select
 
 from kefu.database import shared_session, tenant_session, unit_of_work
-from kefu.platform_state import platform
-from kefu.tenancy.models import TenantStatus
-from kefu.tenancy.service import get_tenant
+from kefu.platform_state import PlatformState, platform
+from kefu.tenancy.models import Tenant, TenantStatus
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,18 @@ def task_path(task: Callable[..., Any]) -> str:
     return f"{task.__module__}:{task.__qualname__}"
 
 
+def retry_policy(max_retries: int) -> Retry | None:
+    """Back off 10 s, 60 s, then 300 s for every further attempt; None when retries are off.
+
+    RQ picks the interval for a retry as `intervals[len(intervals) - retries_left]`, so
+    the list must have one entry per retry or the early attempts reuse the first one.
+    """
+    if max_retries < 1:
+        return None
+    intervals = [RETRY_INTERVALS[min(i, len(RETRY_INTERVALS) - 1)] for i in range(max_retries)]
+    return Retry(max=max_retries, interval=intervals)
+
+
 def enqueue_tenant_job(
     tenant_slug: str,
     task: Callable[..., Any],
@@ -65,14 +78,13 @@ def enqueue_tenant_job(
     **kwargs: Any,
 ) -> Job:
     state = platform()
-    retries = state.settings.job_max_retries
     return queue(state.redis, queue_name, state.settings.job_queue_prefix).enqueue(
         run_tenant_job,
         tenant_slug,
         task_path(task),
         kwargs,
         job_id=job_id,
-        retry=Retry(max=retries, interval=RETRY_INTERVALS[:retries] or [10]) if retries else None,
+        retry=retry_policy(state.settings.job_max_retries),
         description=f"{tenant_slug}: {task.__qualname__}",
     )
 
@@ -85,12 +97,29 @@ def _resolve_task(path: str) -> Callable[..., Any]:
     return target
 
 
-def _app() -> Flask:
-    if has_app_context():
-        return current_app._get_current_object()  # type: ignore[attr-defined]
+@functools.cache
+def _standalone_app() -> Flask:
+    """One app per process for jobs run outside `kefu worker` (e.g. a plain `rq worker`)."""
     from kefu.app import create_app  # composition root, imported lazily by the worker
 
     return create_app()
+
+
+def _app() -> Flask:
+    if has_app_context():
+        return current_app._get_current_object()  # type: ignore[attr-defined]
+    return _standalone_app()
+
+
+def _job_tenant(state: PlatformState, tenant_slug: str) -> JobTenant:
+    """The tenant, if it can run jobs now; TenantUnavailable otherwise."""
+    with shared_session(state.engine) as session:
+        tenant = session.scalar(select(Tenant).where(Tenant.slug == tenant_slug))
+    if tenant is None:
+        raise TenantUnavailable(f"tenant {tenant_slug} does not exist")
+    if tenant.status != TenantStatus.active:
+        raise TenantUnavailable(f"tenant {tenant_slug} is {tenant.status.value}")
+    return JobTenant(slug=tenant.slug, schema=tenant.schema, id=tenant.id)
 
 
 def run_tenant_job(tenant_slug: str, path: str, kwargs: dict[str, Any]) -> Any:
@@ -98,11 +127,7 @@ def run_tenant_job(tenant_slug: str, path: str, kwargs: dict[str, Any]) -> Any:
     app = _app()
     with app.app_context():
         state = platform(app)
-        with shared_session(state.engine) as session:
-            tenant = get_tenant(session, tenant_slug)
-        if tenant.status != TenantStatus.active:
-            raise TenantUnavailable(f"tenant {tenant_slug} is {tenant.status.value}")
+        tenant = _job_tenant(state, tenant_slug)
         task = _resolve_task(path)
-        job_tenant = JobTenant(slug=tenant.slug, schema=tenant.schema, id=tenant.id)
         with unit_of_work(tenant_session(state.engine, tenant.schema)) as db:
-            return task(db, job_tenant, **kwargs)
+            return task(db, tenant, **kwargs)

@@ -53,9 +53,12 @@ def _row(customer: Customer) -> list[str]:
 def export_customers_csv(db: Session, tenant: JobTenant, export_id: int) -> int:
     """Write every customer to a CSV file (UTF-8 with BOM so Excel shows Chinese).
 
-    Idempotent: a finished export is left alone; a retried one rewrites its file.
+    Idempotent: a finished export is left alone; a retried one rewrites its file. The
+    export row stays locked until the job commits, so two runs for the same export (a
+    job enqueued twice, a retry racing a slow first attempt) write the file one after
+    the other and the second finds it done.
     """
-    export = db.get(CustomerExport, export_id)
+    export = db.get(CustomerExport, export_id, with_for_update=True)
     if export is None or export.status == "done":
         return export.row_count if export else 0
     export.status = "running"
