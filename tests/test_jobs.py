@@ -521,3 +521,39 @@ def test_concurrent_runs_of_one_export_write_one_consistent_file(
     assert get_export(client, tenant, export_id)["row_count"] == total
     assert [row["name"] for row in download_rows(client, tenant, export_id)] == names
     assert files_of(tenant, app) == [f"customers-{export_id}.csv"]
+
+
+def export_csv_as(client: FlaskClient, headers: dict[str, str], settings: Settings) -> str:
+    """Request an export with these credentials, let a real worker run it, download it."""
+    export = client.post(EXPORTS, headers=headers)
+    assert export.status_code == 202, export.json
+    run_worker(settings)
+    response = client.get(f"{EXPORTS}/{export.json['id']}/download", headers=headers)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.data.decode("utf-8-sig")
+
+
+def test_export_by_an_outsourced_lead_is_masked_and_formula_safe(
+    client: FlaskClient, tenant: TenantHandle, make_agent, make_unit, job_settings: Settings
+) -> None:
+    admin = make_agent(tenant, "tenant_admin")
+    created = client.post(
+        "/api/v1/customers",
+        json={
+            "name": '=HYPERLINK("http://evil")',
+            "emails": ["zw@a.cn"],
+            "phones": ["+8613800138000"],
+            "attributes": {"收货地址": "上海市浦东新区"},
+        },
+        headers=admin.headers,
+    )
+    assert created.status_code == 201
+    vendor_unit = make_unit(tenant, "外包", sourcing="outsourced", vendor="远航")
+    vendor = make_agent(tenant, "outsourced_lead", unit_id=vendor_unit)
+    masked = export_csv_as(client, vendor.headers, job_settings)
+    assert "zw@a.cn" not in masked and "+8613800138000" not in masked
+    assert "浦东新区" not in masked
+    assert "z***@a.cn" in masked and "+86*******8000" in masked
+    assert "'=HYPERLINK" in masked
+    unmasked = export_csv_as(client, admin.headers, job_settings)
+    assert "zw@a.cn" in unmasked and "+8613800138000" in unmasked

@@ -76,7 +76,7 @@ DEFAULT_ROLES = (
         "Outsourced lead 外包组长",
         50,
         "subtree",
-        (*CUSTOMER_WORK, *PEOPLE_MANAGE),
+        (*CUSTOMER_WORK, "customers.export", *PEOPLE_MANAGE),
         for_outsourced=True,
         description="Leads a vendor's teams; sees no unmasked contact data.",
     ),

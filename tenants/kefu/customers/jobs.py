@@ -10,7 +10,9 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kefu.access.masking import mask_email, mask_phone
 from kefu.customers.models import Customer, CustomerExport
+from kefu.customers.service import masked_attributes
 from kefu.database import utcnow
 from kefu.jobs import JobTenant
 from kefu.platform_state import platform
@@ -34,24 +36,36 @@ def export_directory(tenant_slug: str) -> Path:
     return platform().settings.data_dir / "exports" / tenant_slug
 
 
-def _row(customer: Customer) -> list[str]:
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """Keep Excel from running a cell as a formula (CSV injection)."""
+    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
+
+
+def _row(customer: Customer, masked: bool) -> list[str]:
     external = ";".join(f"{e.source}:{e.external_id}" for e in customer.external_ids)
+    emails = [mask_email(e) for e in customer.emails] if masked else customer.emails
+    phones = [mask_phone(p) for p in customer.phones] if masked else customer.phones
+    attributes = masked_attributes(customer.attributes) if masked else customer.attributes
     return [
         str(customer.id),
-        customer.name,
-        ";".join(customer.emails),
-        ";".join(customer.phones),
-        ";".join(customer.tags),
+        spreadsheet_safe(customer.name),
+        spreadsheet_safe(";".join(emails)),
+        ";".join(phones),  # normalised: + and digits only, never a formula
+        spreadsheet_safe(";".join(customer.tags)),
         str(customer.vip_level),
-        external,
-        json.dumps(customer.attributes, ensure_ascii=False),
+        spreadsheet_safe(external),
+        spreadsheet_safe(json.dumps(attributes, ensure_ascii=False)),
         customer.created_at.isoformat(),
         customer.updated_at.isoformat(),
     ]
 
 
 def export_customers_csv(db: Session, tenant: JobTenant, export_id: int) -> int:
-    """Write every customer to a CSV file (UTF-8 with BOM so Excel shows Chinese).
+    """Write every customer to a CSV file (UTF-8 with BOM so Excel shows Chinese),
+    masked when the requester may not see personal data.
 
     Idempotent: a finished export is left alone; a retried one rewrites its file. The
     export row stays locked until the job commits, so two runs for the same export (a
@@ -62,6 +76,7 @@ def export_customers_csv(db: Session, tenant: JobTenant, export_id: int) -> int:
     if export is None or export.status == "done":
         return export.row_count if export else 0
     export.status = "running"
+    masked = export.masked
     directory = export_directory(tenant.slug)
     directory.mkdir(parents=True, exist_ok=True)
     file_name = f"customers-{export_id}.csv"
@@ -82,7 +97,7 @@ def export_customers_csv(db: Session, tenant: JobTenant, export_id: int) -> int:
             )
             if not batch:
                 break
-            writer.writerows(_row(customer) for customer in batch)
+            writer.writerows(_row(customer, masked) for customer in batch)
             count += len(batch)
             last_id = batch[-1].id
             db.expunge_all()
