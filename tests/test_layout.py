@@ -25,7 +25,11 @@ def test_no_module_name_defined_in_both_roots() -> None:
 
 def test_import_platform_from_repo_root_gives_the_standard_library() -> None:
     result = subprocess.run(
-        [sys.executable, "-c", "import platform, uuid; print(platform.__file__); platform.system()"],
+        [
+            sys.executable,
+            "-c",
+            "import platform, uuid; print(platform.__file__); platform.system()",
+        ],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

@@ -16,6 +16,11 @@ load_all_models()
 config = context.config
 
 
+def include_name(name, type_, parent_names):
+    # Reflect the shared (and default) schema only, never every tenant schema.
+    return name in (SHARED_SCHEMA, None) if type_ == "schema" else True
+
+
 def include_object(obj, name, type_, reflected, compare_to):
     return not (type_ == "table" and obj.schema not in (SHARED_SCHEMA, None))
 
@@ -26,6 +31,7 @@ def run(connection) -> None:
         target_metadata=SharedBase.metadata,
         version_table_schema=SHARED_SCHEMA,
         include_schemas=True,
+        include_name=include_name,
         include_object=include_object,
     )
     with context.begin_transaction():

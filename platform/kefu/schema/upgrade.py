@@ -100,16 +100,21 @@ def upgrade_one_tenant(engine: Engine, migrations_dir: Path, slug: str) -> Tenan
                 update(Tenant).where(Tenant.slug == slug).values(schema_revision=after)
             )
     except Exception as exc:  # reported per tenant; the run goes on
-        message = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:500]
-        return TenantUpgradeResult(
-            slug,
-            before,
-            before,
-            "failed",
-            f"{type(exc).__name__}: {message}",
-            time.perf_counter() - started,
-        )
+        return _failed(slug, before, exc, time.perf_counter() - started)
     return TenantUpgradeResult(slug, before, after, "upgraded", None, time.perf_counter() - started)
+
+
+def error_text(exc: BaseException) -> str:
+    """`Type: first line of the message`; just the type when the message is empty."""
+    detail = str(getattr(exc, "orig", None) or exc).strip()
+    first_line = detail.splitlines()[0][:500] if detail else ""
+    return f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
+
+
+def _failed(
+    slug: str, revision: str | None, exc: BaseException, seconds: float = 0.0
+) -> TenantUpgradeResult:
+    return TenantUpgradeResult(slug, revision, revision, "failed", error_text(exc), seconds)
 
 
 # --- worker processes -------------------------------------------------------------
@@ -141,7 +146,7 @@ def upgrade_tenants(
     concurrency: int | None = None,
     on_result: Callable[[TenantUpgradeResult], None] = lambda result: None,
 ) -> list[TenantUpgradeResult]:
-    chosen = sorted(slugs) if slugs is not None else tenant_slugs(engine)
+    chosen = sorted(set(slugs)) if slugs is not None else tenant_slugs(engine)
     head = head_revision(settings.migrations_dir, "tenant")
     revisions = current_revisions(engine, chosen)
     results: list[TenantUpgradeResult] = []
@@ -164,9 +169,12 @@ def upgrade_tenants(
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_init_worker, initargs=(settings,)
     ) as pool:
-        futures = [pool.submit(_upgrade_in_worker, slug) for slug in pending]
+        futures = {pool.submit(_upgrade_in_worker, slug): slug for slug in pending}
         for future in as_completed(futures):
-            result = future.result()
+            try:
+                result = future.result()
+            except Exception as exc:  # a worker died (BrokenProcessPool) or failed to start
+                result = _failed(futures[future], revisions[futures[future]], exc)
             results.append(result)
             on_result(result)
     return results
