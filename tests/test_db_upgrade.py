@@ -447,3 +447,21 @@ def test_cli_upgrade_reports_the_failure_exits_1_and_resumes(
     assert current.exit_code == 0, current.output
     assert all(f"{slug}: {NEW_REVISION} ok" in current.stdout for slug in slugs)
     assert f"tenant head {NEW_REVISION}: 4 current, 0 behind" in current.stdout
+
+
+def test_unknown_tenant_is_reported_not_attempted(state) -> None:
+    results = upgrade_tenants(state.engine, state.settings, slugs=["no_such_tenant_here"])
+    assert [(r.slug, r.status, r.error) for r in results] == [
+        ("no_such_tenant_here", "failed", "no such tenant")
+    ]
+
+
+def test_stale_registry_revision_is_corrected_for_current_tenants(state, make_tenant) -> None:
+    handle = make_tenant()
+    with unit_of_work(shared_session(state.engine)) as session:
+        session.get(Tenant, handle.tenant.id).schema_revision = "stale"
+    upgrade_tenants(state.engine, state.settings, slugs=[handle.slug])
+    with shared_session(state.engine) as session:
+        assert (
+            session.get(Tenant, handle.tenant.id).schema_revision == handle.tenant.schema_revision
+        )

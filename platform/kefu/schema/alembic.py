@@ -7,6 +7,9 @@ schemas, so neither should re-read the versions folder each time.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -110,7 +113,18 @@ def make_revision(
                     connection=connection,
                     tenant_schema=REVISION_SCRATCH_SCHEMA,
                 )
-            command.revision(config, message=message, autogenerate=autogenerate, rev_id=rev_id)
+            script = command.revision(
+                config, message=message, autogenerate=autogenerate, rev_id=rev_id
+            )
         finally:
             transaction.rollback()
     script_directory.cache_clear()
+    _format_script(getattr(script, "path", None))
+
+
+def _format_script(path: str | None) -> None:
+    """Generated scripts follow the project's style (ruff), when ruff is installed."""
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    if path and Path(ruff).exists():
+        subprocess.run([ruff, "format", "--quiet", path], check=False)
+        subprocess.run([ruff, "check", "--fix", "--quiet", path], check=False)

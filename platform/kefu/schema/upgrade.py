@@ -138,6 +138,18 @@ def _upgrade_in_worker(slug: str) -> TenantUpgradeResult:
     return upgrade_one_tenant(_worker_engine, _worker_migrations, slug)
 
 
+def _refresh_registry(engine: Engine, slugs: list[str], head: str) -> None:
+    """Tenants found at head get their registry revision corrected if it was stale."""
+    if not slugs:
+        return
+    with engine.begin() as connection:
+        connection.execute(
+            update(Tenant)
+            .where(Tenant.slug.in_(slugs), Tenant.schema_revision.is_distinct_from(head))
+            .values(schema_revision=head)
+        )
+
+
 def upgrade_tenants(
     engine: Engine,
     settings: Settings,
@@ -146,10 +158,16 @@ def upgrade_tenants(
     concurrency: int | None = None,
     on_result: Callable[[TenantUpgradeResult], None] = lambda result: None,
 ) -> list[TenantUpgradeResult]:
-    chosen = sorted(set(slugs)) if slugs is not None else tenant_slugs(engine)
+    known = tenant_slugs(engine)
+    chosen = sorted(set(slugs)) if slugs is not None else known
     head = head_revision(settings.migrations_dir, "tenant")
-    revisions = current_revisions(engine, chosen)
     results: list[TenantUpgradeResult] = []
+    for slug in sorted(set(chosen) - set(known)):
+        result = TenantUpgradeResult(slug, None, None, "failed", "no such tenant")
+        results.append(result)
+        on_result(result)
+    chosen = [slug for slug in chosen if slug in set(known)]
+    revisions = current_revisions(engine, chosen)
     pending: list[str] = []
     for slug in chosen:
         if revisions[slug] == head:
@@ -158,6 +176,7 @@ def upgrade_tenants(
             on_result(result)
         else:
             pending.append(slug)
+    _refresh_registry(engine, [slug for slug in chosen if revisions[slug] == head], head)
     workers = min(concurrency or settings.migration_concurrency, len(pending))
     if workers <= 1:
         for slug in pending:
