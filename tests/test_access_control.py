@@ -314,3 +314,21 @@ def test_another_tenant_cannot_see_or_change_agents_units_or_roles(
     # The intruder's token names its own tenant; nothing in the request can redirect it.
     spoof = client.get("/api/v1/agents", headers={**intruder.headers, "X-Tenant": tenant.slug})
     assert victim.email not in spoof.get_data(as_text=True)
+
+
+def test_reindex_rebuilds_a_lost_membership(cli, client, state, tenant, make_agent) -> None:
+    from sqlalchemy import delete
+
+    from kefu.access.models import Membership
+    from kefu.database import unit_of_work
+    from tests.conftest import AGENT_PASSWORD
+
+    agent = make_agent(tenant, "agent")
+    with unit_of_work(shared_session(state.engine)) as session:
+        session.execute(delete(Membership).where(Membership.account_id == agent.account_id))
+    body = {"email": agent.email, "password": AGENT_PASSWORD, "tenant": tenant.slug}
+    lost = client.post("/api/auth/v1/login", json=body)
+    assert lost.status_code == 403 and lost.json["code"] == "not_a_member"
+    result = cli("admin", "reindex-memberships")
+    assert result.exit_code == 0 and "memberships indexed" in result.output
+    assert client.post("/api/auth/v1/login", json=body).status_code == 201

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 
 from flask import g, has_request_context
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -13,7 +13,7 @@ from kefu import audit
 from kefu.access.models import Account, Membership
 from kefu.access.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
 from kefu.api.errors import Conflict, Unauthorized, ValidationFailed
-from kefu.database import shared_session, unit_of_work, utcnow
+from kefu.database import shared_session, tenant_session, unit_of_work, utcnow
 from kefu.tenancy.models import Tenant
 
 PLATFORM_ROLES = ("owner", "admin", "support")
@@ -127,3 +127,24 @@ def change_password(session: Session, account: Account, current: str, new: str) 
         action="account.password_changed",
         target=f"account:{account.id}",
     )
+
+
+def rebuild_memberships(engine: Engine, tenant_slug: str, schema: str) -> int:
+    """Upsert a membership for every active agent of one tenant; drop stale ones.
+
+    Reads the tenant's `agents` table with text SQL (the shared plane does not
+    import tenant models); returns how many memberships the tenant has now.
+    """
+    with unit_of_work(tenant_session(engine, schema)) as db:
+        rows = db.execute(text("SELECT id, account_id FROM agents WHERE status = 'active'")).all()
+    with unit_of_work(shared_session(engine)) as session:
+        tenant_id = session.scalar(select(Tenant.id).where(Tenant.slug == tenant_slug))
+        keep = {account_id for _, account_id in rows}
+        session.execute(
+            delete(Membership).where(
+                Membership.tenant_id == tenant_id, Membership.account_id.not_in(keep or {0})
+            )
+        )
+    for agent_id, account_id in rows:
+        upsert_membership(engine, account_id, tenant_slug, agent_id)
+    return len(rows)

@@ -7,7 +7,7 @@ import click
 from kefu.access import accounts, api_keys
 from kefu.cli.context import reports_api_errors, state
 from kefu.database import shared_session, unit_of_work
-from kefu.tenancy.service import get_tenant
+from kefu.tenancy.service import get_tenant, list_tenants
 
 
 @click.group()
@@ -42,3 +42,21 @@ def api_key(tenant_slug: str, name: str) -> None:
         tenant = get_tenant(session, tenant_slug)
         created = api_keys.create_api_key(session, tenant=tenant, name=name, actor="cli")
     click.echo(created.secret)
+
+
+@admin.command("reindex-memberships")
+def reindex_memberships() -> None:
+    """Rebuild the shared memberships index from every tenant's agents.
+
+    The index is written after each agent change commits; if that write was lost
+    (a crash between the two), this puts it right. Safe to run at any time.
+    """
+    from kefu.access.accounts import rebuild_memberships
+
+    s = state()
+    with shared_session(s.engine) as session:
+        tenants = list_tenants(session)
+    total = 0
+    for tenant in tenants:
+        total += rebuild_memberships(s.engine, tenant.slug, tenant.schema)
+    click.echo(f"memberships indexed: {total} across {len(tenants)} tenant(s)")
