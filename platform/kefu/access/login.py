@@ -49,16 +49,25 @@ def _address_key(limits: LoginLimits, address: str) -> str:
     return f"{limits.key_prefix}:login:address:{address}"
 
 
-def _check_limits(redis: Redis, email: str, address: str | None, limits: LoginLimits) -> None:
-    if address:
-        key = _address_key(limits, address)
-        attempts = redis.incr(key)
-        if attempts == 1:
-            redis.expire(key, limits.address_window_seconds)
-        if attempts > limits.max_per_address:
-            raise TooManyAttempts("Too many sign-in attempts from this address; wait and retry.")
-    failures = int(redis.get(_failure_key(limits, email)) or 0)
-    if failures >= limits.max_failures:
+def _check_address(redis: Redis, address: str | None, limits: LoginLimits) -> None:
+    if not address:
+        return
+    key = _address_key(limits, address)
+    attempts = redis.incr(key)
+    if attempts == 1:
+        redis.expire(key, limits.address_window_seconds)
+    if attempts > limits.max_per_address:
+        raise TooManyAttempts("Too many sign-in attempts from this address; wait and retry.")
+
+
+def _reserve_attempt(redis: Redis, email: str, limits: LoginLimits) -> None:
+    """Count the attempt before verifying it, so parallel guesses cannot slip past
+    the lockout while earlier ones are still being checked."""
+    key = _failure_key(limits, email)
+    attempts = redis.incr(key)
+    if attempts == 1:
+        redis.expire(key, limits.lock_seconds)
+    if attempts > limits.max_failures:
         raise TooManyAttempts(
             "Too many failed sign-ins for this account; try again in a few minutes.",
             code="account_locked",
@@ -66,9 +75,8 @@ def _check_limits(redis: Redis, email: str, address: str | None, limits: LoginLi
 
 
 def _record_failure(redis: Redis, email: str, limits: LoginLimits) -> None:
-    key = _failure_key(limits, email)
-    redis.incr(key)
-    redis.expire(key, limits.lock_seconds)
+    """The reserved attempt stays counted; the lock runs from the latest failure."""
+    redis.expire(_failure_key(limits, email), limits.lock_seconds)
 
 
 def authenticate(
@@ -81,7 +89,8 @@ def authenticate(
     limits: LoginLimits,
 ) -> Account:
     email = normalise_email(email)
-    _check_limits(redis, email, address, limits)
+    _check_address(redis, address, limits)
+    _reserve_attempt(redis, email, limits)
     account = account_by_email(session, email)
     ok = verify_password(account.password_hash if account else None, password)
     if not ok or account is None or account.status != "active":

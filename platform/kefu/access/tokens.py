@@ -11,6 +11,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -125,24 +126,42 @@ def revoke_family(session: Session, family: str) -> None:
     )
 
 
+def _spend(session: Session, row: AuthToken) -> bool:
+    """Mark a refresh token used; False when a concurrent request spent it first.
+
+    The conditional UPDATE takes the row lock, so of two simultaneous refreshes
+    the second waits for the first to commit and then matches no row.
+    """
+    result = session.execute(
+        update(AuthToken)
+        .where(AuthToken.id == row.id, AuthToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def _refuse_reuse(session: Session, row: AuthToken, address: str | None) -> NoReturn:
+    # Its own transaction: the revocation must stand although this request fails.
+    with unit_of_work(shared_session(session.get_bind())) as own:
+        revoke_family(own, row.family)
+        audit.record(
+            own,
+            actor=row.account.email,
+            action="account.refresh_reuse",
+            target=f"account:{row.account_id}",
+            address=address,
+        )
+    raise Unauthorized("This refresh token was already used; sign in again.", code="invalid_token")
+
+
 def refresh(session: Session, refresh_token: str, address: str | None) -> TokenPair:
     row = lookup(session, refresh_token, "refresh")
     if row is not None and row.revoked_at is not None:
-        # Its own transaction: the revocation must stand although this request fails.
-        with unit_of_work(shared_session(session.get_bind())) as own:
-            revoke_family(own, row.family)
-            audit.record(
-                own,
-                actor=row.account.email,
-                action="account.refresh_reuse",
-                target=f"account:{row.account_id}",
-                address=address,
-            )
-        raise Unauthorized(
-            "This refresh token was already used; sign in again.", code="invalid_token"
-        )
+        _refuse_reuse(session, row, address)
     row = resolve(session, refresh_token, "refresh")
-    row.revoked_at = utcnow()
+    if not _spend(session, row):
+        _refuse_reuse(session, row, address)
     session.execute(
         update(AuthToken)
         .where(
