@@ -637,3 +637,45 @@ def test_tenant_audit_log_shows_only_this_tenant(
         assert {e["tenant_slug"] for e in response.json} == {tenant.slug}
         assert {"agent.invited", "api_key.created"} <= {e["action"] for e in response.json}
     assert_error(client.get(url, headers=trainee.headers), 403, "permission_denied")
+
+
+def test_password_change_ends_other_sign_ins(client, tenant, make_agent) -> None:
+    agent = make_agent(tenant, "agent")
+    other = client.post(
+        "/api/auth/v1/login", json={"email": agent.email, "password": AGENT_PASSWORD}
+    )
+    other_headers = {"Authorization": f"Bearer {other.json['access_token']}"}
+    assert client.get("/api/auth/v1/me", headers=other_headers).status_code == 200
+    changed = client.post(
+        "/api/auth/v1/password",
+        headers=agent.headers,
+        json={"current_password": AGENT_PASSWORD, "new_password": "a brand new password"},
+    )
+    assert changed.status_code == 204
+    assert client.get("/api/auth/v1/me", headers=agent.headers).status_code == 200
+    assert client.get("/api/auth/v1/me", headers=other_headers).status_code == 401
+
+
+def test_deactivated_agent_cannot_choose_the_tenant(client, tenant, make_agent) -> None:
+    admin = make_agent(tenant, "tenant_admin")
+    agent = make_agent(tenant, "agent")
+    off = client.patch(
+        f"/api/v1/agents/{agent.agent_id}", json={"status": "deactivated"}, headers=admin.headers
+    )
+    assert off.status_code == 200
+    login = client.post(
+        "/api/auth/v1/login",
+        json={"email": agent.email, "password": AGENT_PASSWORD, "tenant": tenant.slug},
+    )
+    assert login.status_code == 403 and login.json["code"] == "not_a_member"
+
+
+def test_outsider_learns_nothing_about_other_slugs(client, tenant, make_agent) -> None:
+    outsider = make_agent(tenant, "agent")
+    unsigned = client.post(
+        "/api/auth/v1/login", json={"email": outsider.email, "password": AGENT_PASSWORD}
+    )
+    headers = {"Authorization": f"Bearer {unsigned.json['access_token']}"}
+    for slug in ("no_such_tenant_x", "demo_like_slug"):
+        response = client.post("/api/auth/v1/tenant", json={"tenant": slug}, headers=headers)
+        assert response.status_code == 403 and response.json["code"] == "not_a_member"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import secrets
 
 from flask import g, has_request_context
-from sqlalchemy import Engine, delete, select, text
+from sqlalchemy import Engine, delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from kefu import audit
-from kefu.access.models import Account, Membership
+from kefu.access.models import Account, AuthToken, Membership
 from kefu.access.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
 from kefu.api.errors import Conflict, Unauthorized, ValidationFailed
 from kefu.database import shared_session, tenant_session, unit_of_work, utcnow
@@ -116,11 +116,23 @@ def memberships(session: Session, account_id: int) -> list[Membership]:
     return list(session.scalars(query))
 
 
-def change_password(session: Session, account: Account, current: str, new: str) -> None:
+def change_password(
+    session: Session, account: Account, current: str, new: str, keep_family: str = ""
+) -> None:
     if not verify_password(account.password_hash, current):
         raise Unauthorized("The current password is not correct.", code="invalid_credentials")
     account.password_hash = hash_password(_valid_password(new, "new_password"))
     account.password_changed_at = utcnow()
+    # Every other sign-in ends; the caller's own token family stays.
+    session.execute(
+        update(AuthToken)
+        .where(
+            AuthToken.account_id == account.id,
+            AuthToken.revoked_at.is_(None),
+            AuthToken.family != keep_family,
+        )
+        .values(revoked_at=utcnow())
+    )
     audit.record(
         session,
         actor=account.email,

@@ -12,9 +12,10 @@ from typing import Any
 from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from sqlalchemy import select
 
 from kefu.access import accounts, login, tokens
-from kefu.access.models import Account
+from kefu.access.models import Account, Membership
 from kefu.access.schemas import (
     ChooseTenantSchema,
     LoginSchema,
@@ -27,10 +28,10 @@ from kefu.access.schemas import (
 )
 from kefu.access.support import active_grant
 from kefu.api.errors import Forbidden
+from kefu.database import tenant_session
 from kefu.platform_state import platform
 from kefu.request_context import bearer_token, check_tenant_usable, client_address
 from kefu.tenancy.models import Tenant
-from kefu.tenancy.service import get_tenant
 
 blp = Blueprint(
     "auth",
@@ -44,12 +45,38 @@ def _tenants_of(account: Account) -> list[Tenant]:
     return [m.tenant for m in accounts.memberships(g.db, account.id)]
 
 
+def _active_agent(membership: Membership) -> bool:
+    state = platform()
+    if state.resolve_agent is None:
+        return False
+    db = tenant_session(state.engine, membership.tenant.schema)
+    try:
+        principal = state.resolve_agent(
+            db, state.redis, membership.tenant.slug, membership.agent_id
+        )
+    finally:
+        db.close()
+    return principal is not None
+
+
 def _tenant_for(account: Account, slug: str) -> Tenant:
-    tenant = get_tenant(g.db, slug)
+    """The tenant the account may work in; membership is checked before anything
+    else, so an outsider learns nothing about which slugs exist."""
+    membership = next(
+        (m for m in accounts.memberships(g.db, account.id) if m.tenant.slug == slug), None
+    )
+    if membership is not None and _active_agent(membership):
+        tenant = membership.tenant
+    else:
+        tenant = g.db.scalar(select(Tenant).where(Tenant.slug == slug))
+        supported = (
+            tenant is not None
+            and account.platform_role is not None
+            and active_grant(g.db, account.id, tenant.id)
+        )
+        if not supported:
+            raise Forbidden(f"You have no access to tenant {slug}.", code="not_a_member")
     check_tenant_usable(tenant)
-    member = any(t.id == tenant.id for t in _tenants_of(account))
-    if not member and not (account.platform_role and active_grant(g.db, account.id, tenant.id)):
-        raise Forbidden(f"You have no access to tenant {slug}.", code="not_a_member")
     return tenant
 
 
@@ -142,8 +169,14 @@ class PasswordView(MethodView):
     @blp.doc(security=BEARER)
     def post(self, data: dict[str, Any]) -> None:
         """Change my password"""
-        account, _ = _signed_in_account()
-        accounts.change_password(g.db, account, data["current_password"], data["new_password"])
+        row = tokens.resolve(g.db, bearer_token() or "", "access")
+        accounts.change_password(
+            g.db,
+            row.account,
+            data["current_password"],
+            data["new_password"],
+            keep_family=row.family,
+        )
 
 
 @blp.route("/password-reset")
