@@ -92,3 +92,7 @@ def query_events(session: Session, filters: dict[str, Any]) -> list[AuditEvent]:
         query = query.where(AuditEvent.id < filters["before_id"])
     limit = filters.get("limit", 100)
     return list(session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit)))
+
+
+def request_address() -> str | None:
+    return request.remote_addr if has_request_context() else None

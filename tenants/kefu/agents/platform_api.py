@@ -75,6 +75,7 @@ class TeamTemplateView(MethodView):
                 source_db, target_db, data["source_unit_id"], parent, data.get("name")
             )
             access_changed(
+                target_db,
                 _acting_for(target.slug),
                 "org_unit.copied",
                 f"org_unit:{copy.id}",

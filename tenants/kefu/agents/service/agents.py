@@ -95,7 +95,7 @@ def invite_agent(db: Session, principal: Principal, data: dict[str, Any]) -> Age
     for role_id in data.get("role_ids", []):
         grant_role(db, principal, agent.id, role_id)
     accounts.add_membership_after_commit(account.id, principal.tenant_slug, agent.id)
-    access_changed(principal, "agent.invited", f"agent:{agent.id}", after=snapshot(agent))
+    access_changed(db, principal, "agent.invited", f"agent:{agent.id}", after=snapshot(agent))
     return agent
 
 
@@ -112,7 +112,7 @@ def update_agent(db: Session, principal: Principal, agent_id: int, data: dict[st
         agent.status = data["status"]
     db.flush()
     access_changed(
-        principal, "agent.updated", f"agent:{agent.id}", before=before, after=snapshot(agent)
+        db, principal, "agent.updated", f"agent:{agent.id}", before=before, after=snapshot(agent)
     )
     return agent
 
@@ -132,6 +132,7 @@ def move_agent(db: Session, principal: Principal, agent_id: int, unit_id: int | 
     db.flush()
     db.refresh(agent)
     access_changed(
+        db,
         principal,
         "agent.moved",
         f"agent:{agent.id}",
@@ -166,7 +167,7 @@ def grant_role(db: Session, principal: Principal, agent_id: int, role_id: int) -
         db.flush()
         db.refresh(agent)
         access_changed(
-            principal, "agent.role_granted", f"agent:{agent.id}", after={"role": role.key}
+            db, principal, "agent.role_granted", f"agent:{agent.id}", after={"role": role.key}
         )
     return agent
 
@@ -183,7 +184,7 @@ def revoke_role(db: Session, principal: Principal, agent_id: int, role_id: int) 
         db.flush()
         db.refresh(agent)
         access_changed(
-            principal, "agent.role_revoked", f"agent:{agent.id}", before={"role": role.key}
+            db, principal, "agent.role_revoked", f"agent:{agent.id}", before={"role": role.key}
         )
     return agent
 

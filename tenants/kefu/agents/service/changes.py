@@ -1,11 +1,17 @@
 """What every access-relevant change does once its transaction commits:
-bump the tenant's permission-cache version and write the audit record."""
+bump the tenant's permission-cache version and write the audit record.
+
+Both hang on the tenant session's own `after_commit` event, so they happen
+exactly when the change is visible (never for a rolled-back change, never
+before the commit, whether in a request, a job or a CLI command).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import g, has_request_context
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from kefu import audit
 from kefu.access.authz import Principal
@@ -14,6 +20,7 @@ from kefu.platform_state import platform
 
 
 def access_changed(
+    db: Session,
     principal: Principal,
     action: str,
     target: str,
@@ -23,16 +30,17 @@ def access_changed(
 ) -> None:
     state = platform()
     details = {k: v for k, v in (("before", before), ("after", after)) if v is not None}
-    audit.record_after_commit(
-        state.engine,
-        actor=principal.actor,
-        action=action,
-        tenant_slug=principal.tenant_slug,
-        target=target,
-        details=details,
-    )
-    slug = principal.tenant_slug
-    if has_request_context() and "db" in g:
-        g.setdefault("after_commit", []).append(lambda: bump_version(state.redis, slug))
-    else:
-        bump_version(state.redis, slug)
+    record = {
+        "actor": principal.actor,
+        "action": action,
+        "tenant_slug": principal.tenant_slug,
+        "target": target,
+        "details": details,
+        "address": audit.request_address(),
+    }
+
+    def committed(session: Session) -> None:
+        bump_version(state.redis, principal.tenant_slug)
+        audit.record_now(state.engine, **record)
+
+    event.listen(db, "after_commit", committed, once=True)

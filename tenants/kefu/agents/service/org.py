@@ -59,7 +59,7 @@ def create_unit(db: Session, principal: Principal, data: dict[str, Any]) -> OrgU
     db.flush()
     unit.path = f"{parent.path if parent else '/'}{unit.id}/"
     db.flush()
-    access_changed(principal, "org_unit.created", f"org_unit:{unit.id}", after=snapshot(unit))
+    access_changed(db, principal, "org_unit.created", f"org_unit:{unit.id}", after=snapshot(unit))
     return unit
 
 
@@ -82,7 +82,12 @@ def update_unit(db: Session, principal: Principal, unit_id: int, data: dict[str,
         unit.vendor = data["vendor"]
     db.flush()
     access_changed(
-        principal, "org_unit.updated", f"org_unit:{unit.id}", before=before, after=snapshot(unit)
+        db,
+        principal,
+        "org_unit.updated",
+        f"org_unit:{unit.id}",
+        before=before,
+        after=snapshot(unit),
     )
     return unit
 
@@ -100,4 +105,4 @@ def delete_unit(db: Session, principal: Principal, unit_id: int) -> None:
     before = snapshot(unit)
     db.delete(unit)
     db.flush()
-    access_changed(principal, "org_unit.deleted", f"org_unit:{unit_id}", before=before)
+    access_changed(db, principal, "org_unit.deleted", f"org_unit:{unit_id}", before=before)

@@ -119,7 +119,7 @@ def create_role(
     )
     db.add(role)
     db.flush()
-    access_changed(principal, "role.created", f"role:{role.key}", after=snapshot(role))
+    access_changed(db, principal, "role.created", f"role:{role.key}", after=snapshot(role))
     return role
 
 
@@ -146,7 +146,7 @@ def update_role(
             setattr(role, name, data[name])
     db.flush()
     access_changed(
-        principal, "role.updated", f"role:{role.key}", before=before, after=snapshot(role)
+        db, principal, "role.updated", f"role:{role.key}", before=before, after=snapshot(role)
     )
     return role
 
@@ -161,4 +161,4 @@ def delete_role(db: Session, principal: Principal, role_id: int) -> None:
     before = snapshot(role)
     db.delete(role)
     db.flush()
-    access_changed(principal, "role.deleted", f"role:{before['key']}", before=before)
+    access_changed(db, principal, "role.deleted", f"role:{before['key']}", before=before)

@@ -85,6 +85,7 @@ def copy_team_within(db: Session, principal: Principal, data: dict[str, Any]) ->
     require_unit_in_scope(principal, "org.manage", parent)
     copy = copy_tree(db, db, source.id, parent, data.get("name"))
     access_changed(
+        db,
         principal,
         "org_unit.copied",
         f"org_unit:{copy.id}",
