@@ -196,6 +196,15 @@ def test_attempts_per_address_are_limited(strict_app, state) -> None:
     assert_error(login(client, email, ADMIN_PASSWORD), 429, "too_many_attempts")
 
 
+def test_password_reset_requests_share_the_address_limit(strict_app) -> None:
+    client = strict_app.test_client()
+    for _ in range(3):
+        response = client.post("/api/auth/v1/password-reset", json={"email": unknown_email()})
+        assert response.status_code == 202
+    flood = client.post("/api/auth/v1/password-reset", json={"email": unknown_email()})
+    assert_error(flood, 429, "too_many_attempts")
+
+
 def _seconds(action: Callable[[], Any]) -> float:
     started = time.perf_counter()
     action()

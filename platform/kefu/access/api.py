@@ -185,9 +185,15 @@ class PasswordResetView(MethodView):
     @blp.response(202)
     def post(self, data: dict[str, Any]) -> None:
         """Ask for a password-reset link (same answer whether the email exists or not)"""
-        settings = platform().settings
+        state = platform()
         login.request_password_reset(
-            g.db, data["email"], base_url=settings.base_url, log_link=not settings.is_production
+            g.db,
+            state.redis,
+            data["email"],
+            address=client_address(),
+            limits=state.settings.login_limits,
+            base_url=state.settings.base_url,
+            log_link=not state.settings.is_production,
         )
 
 

@@ -106,7 +106,18 @@ def authenticate(
     return account
 
 
-def request_password_reset(session: Session, email: str, *, base_url: str, log_link: bool) -> None:
+def request_password_reset(
+    session: Session,
+    redis: Redis,
+    email: str,
+    *,
+    address: str | None,
+    limits: LoginLimits,
+    base_url: str,
+    log_link: bool,
+) -> None:
+    """Counts against the same per-address limit as sign-ins (no mail bombing)."""
+    _check_address(redis, address, limits)
     account = account_by_email(session, email)
     if account is None or account.status != "active":
         return
