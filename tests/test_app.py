@@ -157,3 +157,30 @@ def test_index_page_renders_chinese(client) -> None:
     response = client.get("/")
     assert response.status_code == 200
     assert "客服中台" in response.get_data(as_text=True)
+
+
+def test_embedded_servers_start_and_stop(tmp_path_factory) -> None:
+    """The embedded default: PostgreSQL and Redis under a data folder, found again
+    by the next process, and really stopped by `kefu services stop`."""
+    import os
+
+    import psycopg
+    from redis import Redis
+
+    from kefu import embedded
+
+    data_dir = tmp_path_factory.mktemp("embedded")
+    urls = embedded.start_services(data_dir)
+    assert embedded.start_services(data_dir) == urls  # a second start finds the same servers
+    with psycopg.connect(urls.database_url.replace("+psycopg", "")) as connection:
+        assert connection.execute("SELECT current_database()").fetchone() == ("kefu",)
+    assert Redis.from_url(urls.redis_url).ping()
+    socket_base = embedded._socket_dir(data_dir)
+    pids = [
+        embedded._pid_from(socket_base / "pg" / "postmaster.pid"),
+        embedded._pid_from(socket_base / "redis" / "redis.pid"),
+    ]
+    assert sorted(embedded.stop_services(data_dir)) == ["postgres", "redis"]
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import time
 import warnings
@@ -123,23 +124,37 @@ def start_services(data_dir: Path) -> EmbeddedUrls:
     return EmbeddedUrls(database_url=start_postgres(data_dir), redis_url=start_redis(data_dir))
 
 
+def _stop_process(pid: int, sig: int, timeout: float = 15.0) -> bool:
+    """Signal a server and wait until it has exited."""
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return True
+
+
+def _pid_from(path: Path) -> int | None:
+    try:
+        return int(path.read_text().splitlines()[0].strip())
+    except (FileNotFoundError, IndexError, ValueError):
+        return None
+
+
 def stop_services(data_dir: Path) -> list[str]:
+    """Stop both servers (fast shutdown for PostgreSQL) and wait for them to exit."""
     stopped = []
     base = _socket_dir(data_dir)
-    pid_file = base / "redis" / "redis.pid"
-    if pid_file.exists():
-        try:
-            os.kill(int(pid_file.read_text().strip()), 15)
-            stopped.append("redis")
-        except (ProcessLookupError, ValueError):
-            pass
-    pgdata = base / "pg"
-    if (pgdata / "postmaster.pid").exists():
-        import pgserver
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            server = pgserver.get_server(pgdata, cleanup_mode="stop")
-            server.cleanup()
+    redis_pid = _pid_from(base / "redis" / "redis.pid")
+    if redis_pid and _stop_process(redis_pid, signal.SIGTERM):
+        stopped.append("redis")
+    postgres_pid = _pid_from(base / "pg" / "postmaster.pid")
+    if postgres_pid and _stop_process(postgres_pid, signal.SIGINT):
         stopped.append("postgres")
     return stopped
