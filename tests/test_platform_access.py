@@ -118,3 +118,16 @@ def test_cli_admin_create_and_api_key(cli, client, tenant) -> None:
         client.get("/api/v1/customers", headers={"Authorization": f"Bearer {key}"}).status_code
         == 200
     )
+
+
+def test_audit_log_is_append_only_in_the_database(state) -> None:
+    import pytest
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    for statement in (
+        "UPDATE kefu_platform.audit_events SET actor = 'forged'",
+        "DELETE FROM kefu_platform.audit_events",
+    ):
+        with pytest.raises(DBAPIError, match="append-only"), state.engine.begin() as connection:
+            connection.execute(text(statement))
