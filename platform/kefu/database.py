@@ -140,6 +140,11 @@ def tenant_session(engine: Engine, schema: str) -> TenantSession:
     return session
 
 
+def tenant_slug_of(session: Session) -> str:
+    """The tenant a TenantSession is pinned to."""
+    return session.info["tenant_schema"].removeprefix(TENANT_SCHEMA_PREFIX)
+
+
 def shared_session(engine: Engine) -> Session:
     return Session(bind=engine, expire_on_commit=False)
 

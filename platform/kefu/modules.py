@@ -24,6 +24,7 @@ SHARED_MODEL_MODULES = (
     "kefu.access.models",
     "kefu.audit",
     "kefu.api.idempotency",
+    "kefu.events",
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from kefu.cli import admin, db, demo, run, services, tenants, worker
+from kefu.cli import admin, db, demo, events, run, services, tenants, worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,5 +20,6 @@ for command in (
     run.run,
     demo.demo,
     services.services,
+    events.events_group,
 ):
     main.add_command(command)

@@ -90,9 +90,8 @@ def _fresh_demo_key(slug: str) -> str:
 def _seed_customers(slug: str) -> None:
     from kefu.customers import service as customers
 
-    with unit_of_work(
-        tenant_session(state().engine, tenancy.tenant_by_slug(state().engine, slug).schema)
-    ) as db:
+    schema = tenancy.tenant_by_slug(state().engine, slug).schema
+    with cli_app().app_context(), unit_of_work(tenant_session(state().engine, schema)) as db:
         for data in DEMO_CUSTOMERS:
             customers.create_customer(db, dict(data))
 

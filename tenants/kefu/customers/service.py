@@ -12,7 +12,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from kefu import audit
+from kefu import audit, events
 from kefu.access.authz import Principal
 from kefu.access.masking import mask_email, mask_phone, mask_text
 from kefu.api.errors import ApiError, Conflict, NotFound, ValidationFailed
@@ -97,12 +97,31 @@ def _flush_checking_external_ids(db: Session) -> None:
         raise
 
 
+def event_payload(customer: Customer) -> dict[str, Any]:
+    return {
+        "id": customer.id,
+        "name": customer.name,
+        "emails": list(customer.emails),
+        "phones": list(customer.phones),
+        "tags": list(customer.tags),
+        "vip_level": customer.vip_level,
+        "external_ids": [{"source": e.source, "id": e.external_id} for e in customer.external_ids],
+    }
+
+
+def _published(db: Session, name: str, customer: Customer, **extra: Any) -> None:
+    events.publish(
+        db, name, {**event_payload(customer), **extra}, aggregate=f"customer:{customer.id}"
+    )
+
+
 def create_customer(db: Session, data: dict[str, Any]) -> Customer:
     customer = Customer(emails=[], phones=[], tags=[], attributes={}, vip_level=0)
     customer.external_ids = []
     _apply_fields(customer, data)
     db.add(customer)
     _flush_checking_external_ids(db)
+    _published(db, "customer.created", customer)
     return customer
 
 
@@ -117,11 +136,14 @@ def update_customer(db: Session, customer_id: int, data: dict[str, Any]) -> Cust
     customer = get_customer(db, customer_id)
     _apply_fields(customer, data)
     _flush_checking_external_ids(db)
+    _published(db, "customer.updated", customer, changed=sorted(data))
     return customer
 
 
 def delete_customer(db: Session, customer_id: int) -> None:
-    db.delete(get_customer(db, customer_id))
+    customer = get_customer(db, customer_id)
+    _published(db, "customer.deleted", customer)
+    db.delete(customer)
     db.flush()
 
 
@@ -190,6 +212,7 @@ def merge_customers(db: Session, target_id: int, source_id: int) -> Customer:
     db.flush()
     db.delete(source)
     db.flush()
+    _published(db, "customer.merged", target, merged_id=source_id)
     return target
 
 
