@@ -116,7 +116,8 @@ def test_api_lifecycle_create_suspend_resume_archive_delete(client, admin_header
         TENANTS, json={"slug": slug, "display_name": "天猫旗舰店"}, headers=admin_headers
     )
     assert created.status_code == 201, created.json
-    assert created.json["status"] == "active" and created.json["modules"] == ["agents", "customers", "webhooks"]
+    assert created.json["status"] == "active"
+    assert created.json["modules"] == ["agents", "customers", "webhooks"]
     assert created.json["display_name"] == "天猫旗舰店"
     key = client.post(f"{TENANTS}/{slug}/api-keys", json={"name": "erp"}, headers=admin_headers)
     tenant_headers = {"Authorization": f"Bearer {key.json['key']}"}

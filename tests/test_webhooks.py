@@ -198,3 +198,33 @@ def test_a_tenants_webhook_never_receives_another_tenants_events(
     assert receiver.requests == []
     hidden = client.get(f"{WEBHOOKS}/{endpoint['id']}", headers=other_tenant.headers)
     assert hidden.status_code == 404
+
+
+def test_payloads_are_masked_unless_the_endpoint_includes_pii(
+    app, client, state, tenant, make_agent, receiver
+) -> None:
+    allow_private(state, tenant)
+    masked = register(client, tenant, receiver.url, ["customer.created"])
+    lead = make_agent(tenant, "team_lead")
+    refused = client.post(
+        WEBHOOKS,
+        json={"url": receiver.url, "events": ["*"], "include_pii": True},
+        headers=lead.headers,
+    )
+    assert refused.status_code == 403  # team leads hold no webhooks.manage
+    client.post(
+        "/api/v1/customers",
+        json={"name": "王", "emails": ["w@x.cn"], "phones": ["+8613800138000"]},
+        headers=tenant.headers,
+    )
+    dispatch_events(app, state, tenant)
+    deliver_now(app, state, tenant, masked["id"])
+    data = json.loads(receiver.requests[0]["body"])["data"]
+    assert data["emails"] == ["w***@x.cn"] and data["phones"] == ["+86*******8000"]
+    client.patch(f"{WEBHOOKS}/{masked['id']}", json={"include_pii": True}, headers=tenant.headers)
+    client.post(
+        "/api/v1/customers", json={"name": "李", "emails": ["l@x.cn"]}, headers=tenant.headers
+    )
+    dispatch_events(app, state, tenant)
+    deliver_now(app, state, tenant, masked["id"])
+    assert json.loads(receiver.requests[1]["body"])["data"]["emails"] == ["l@x.cn"]

@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("events", postgresql.ARRAY(sa.String(length=100)), nullable=False),
         sa.Column("secret_salt", sa.String(length=64), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("include_pii", sa.Boolean(), server_default="false", nullable=False),
         sa.Column("consecutive_failures", sa.Integer(), nullable=False),
         sa.Column("disabled_reason", sa.String(length=200), nullable=True),
         sa.Column(

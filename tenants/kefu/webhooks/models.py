@@ -23,6 +23,8 @@ class WebhookEndpoint(TenantBase):
     # The signing secret is derived from KEFU_SECRET_KEY and this salt, never stored.
     secret_salt: Mapped[str] = mapped_column(String(64), nullable=False)
     active: Mapped[bool] = mapped_column(nullable=False, default=True)
+    # Without it, contact details in payloads are masked (see docs/access-control.md).
+    include_pii: Mapped[bool] = mapped_column(nullable=False, default=False, server_default="false")
     consecutive_failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     disabled_reason: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = created_at_column()

@@ -21,6 +21,10 @@ class EndpointCreateSchema(Schema):
     )
     events = events_field(required=True)
     description = fields.String(load_default="", validate=validate.Length(max=200))
+    include_pii = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Send unmasked contact details (needs customers.view_pii)."},
+    )
 
 
 class EndpointUpdateSchema(Schema):
@@ -31,6 +35,7 @@ class EndpointUpdateSchema(Schema):
     description = fields.String(validate=validate.Length(max=200))
     active = fields.Boolean(metadata={"description": "true re-enables a disabled endpoint"})
     rotate_secret = fields.Boolean(metadata={"description": "derive a new signing secret"})
+    include_pii = fields.Boolean()
 
 
 class EndpointSchema(Schema):
@@ -39,6 +44,7 @@ class EndpointSchema(Schema):
     description = fields.String()
     events = fields.List(fields.String())
     active = fields.Boolean()
+    include_pii = fields.Boolean()
     consecutive_failures = fields.Integer()
     disabled_reason = fields.String(allow_none=True)
     created_at = fields.DateTime()

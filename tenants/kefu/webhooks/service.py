@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from kefu import audit, events
 from kefu.access.authz import Principal
+from kefu.access.masking import mask_email, mask_phone
 from kefu.api.errors import NotFound, ValidationFailed
 from kefu.database import tenant_slug_of, utcnow
 from kefu.outbound import DestinationRefused, post, sign, validate_destination
@@ -28,6 +29,7 @@ TIMEOUT_SECONDS = 5.0
 FIRST_BACKOFF_SECONDS = 10
 MAX_BACKOFF_SECONDS = 3600
 RETRY_PERIOD = timedelta(hours=24)
+RETRY_HOURS_SETTING = "webhooks_retry_hours"
 DISABLE_AFTER_FAILURES = 50
 BATCH = 100
 
@@ -50,16 +52,23 @@ def _validate_events(names: list[str]) -> list[str]:
     return cleaned
 
 
+def _check_pii_choice(principal: Principal, include_pii: bool | None) -> None:
+    if include_pii:
+        principal.require("customers.view_pii")
+
+
 def create_endpoint(
     db: Session, principal: Principal, data: dict[str, Any], tenant_settings: dict[str, Any]
 ) -> WebhookEndpoint:
     validate_destination(data["url"], allow_private=private_allowed(tenant_settings))
+    _check_pii_choice(principal, data.get("include_pii"))
     endpoint = WebhookEndpoint(
         url=data["url"],
         description=data.get("description", ""),
         events=_validate_events(data["events"]),
         secret_salt=secrets.token_hex(16),
         active=True,
+        include_pii=bool(data.get("include_pii")),
         consecutive_failures=0,
     )
     db.add(endpoint)
@@ -98,6 +107,9 @@ def update_endpoint(
         endpoint.active, endpoint.consecutive_failures, endpoint.disabled_reason = True, 0, None
     elif data.get("active") is False:
         endpoint.active = False
+    if "include_pii" in data:
+        _check_pii_choice(principal, data["include_pii"])
+        endpoint.include_pii = data["include_pii"]
     if data.get("rotate_secret"):
         endpoint.secret_salt = secrets.token_hex(16)
     db.flush()
@@ -130,14 +142,27 @@ def _wants(endpoint: WebhookEndpoint, name: str) -> bool:
     return "*" in endpoint.events or name in endpoint.events
 
 
-def delivery_body(event: events.DomainEvent) -> dict[str, Any]:
+def masked_payload(value: Any, key: str = "") -> Any:
+    """Mask contact details anywhere in a payload (keys naming emails or phones)."""
+    if isinstance(value, dict):
+        return {k: masked_payload(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked_payload(item, key) for item in value]
+    if isinstance(value, str) and "email" in key.lower():
+        return mask_email(value)
+    if isinstance(value, str) and ("phone" in key.lower() or "mobile" in key.lower()):
+        return mask_phone(value)
+    return value
+
+
+def delivery_body(event: events.DomainEvent, include_pii: bool) -> dict[str, Any]:
     return {
         "id": event.id,
         "event": event.name,
         "version": event.version,
         "tenant": event.tenant,
         "occurred_at": event.occurred_at.isoformat(),
-        "data": event.payload,
+        "data": event.payload if include_pii else masked_payload(event.payload),
     }
 
 
@@ -155,7 +180,7 @@ def queue_deliveries(db: Session, event: events.DomainEvent) -> list[int]:
                 event_id=event.id,
                 event_name=event.name,
                 aggregate=event.aggregate,
-                body=delivery_body(event),
+                body=delivery_body(event, endpoint.include_pii),
                 status="pending",
                 attempts=0,
                 next_attempt_at=utcnow(),
@@ -226,8 +251,21 @@ def _attempt(
     return False, f"HTTP {result.status}"
 
 
+def retry_period(tenant_settings: dict[str, Any]) -> timedelta:
+    """How long a delivery is retried: the tenant's setting, else 24 hours."""
+    hours = tenant_settings.get(RETRY_HOURS_SETTING)
+    if isinstance(hours, int | float) and hours > 0:
+        return timedelta(hours=float(hours))
+    return RETRY_PERIOD
+
+
 def _record(
-    delivery: WebhookDelivery, endpoint: WebhookEndpoint, ok: bool, error: str | None, now: datetime
+    delivery: WebhookDelivery,
+    endpoint: WebhookEndpoint,
+    ok: bool,
+    error: str | None,
+    now: datetime,
+    give_up_after: timedelta,
 ) -> None:
     if ok:
         delivery.status, delivery.delivered_at, delivery.last_error = "succeeded", now, None
@@ -235,7 +273,7 @@ def _record(
         return
     delivery.last_error = error
     endpoint.consecutive_failures += 1
-    if now - delivery.created_at >= RETRY_PERIOD:
+    if now - delivery.created_at >= give_up_after:
         delivery.status = "failed"
     else:
         delivery.next_attempt_at = now + backoff(delivery.attempts)
@@ -265,7 +303,7 @@ def deliver_due(db: Session, endpoint_id: int, tenant_settings: dict[str, Any]) 
             blocked.add(key)  # later events of this aggregate wait their turn
             continue
         ok, error = _attempt(delivery, endpoint, secret, allow_private)
-        _record(delivery, endpoint, ok, error, now)
+        _record(delivery, endpoint, ok, error, now, retry_period(tenant_settings))
         if not ok:
             blocked.add(key)
         if not endpoint.active:
