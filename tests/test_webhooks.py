@@ -228,3 +228,43 @@ def test_payloads_are_masked_unless_the_endpoint_includes_pii(
     dispatch_events(app, state, tenant)
     deliver_now(app, state, tenant, masked["id"])
     assert json.loads(receiver.requests[1]["body"])["data"]["emails"] == ["l@x.cn"]
+
+
+def test_the_documented_verification_recipe_accepts_a_real_delivery(
+    app, client, state, tenant, receiver
+) -> None:
+    from pathlib import Path
+
+    docs = (Path(__file__).parents[1] / "docs" / "webhooks.md").read_text()
+    recipe = docs.split("```python\n")[1].split("```")[0]
+    namespace: dict[str, Any] = {}
+    exec(recipe, namespace)  # the code integrators copy
+    allow_private(state, tenant)
+    endpoint = register(client, tenant, receiver.url, ["*"])
+    client.post(f"{WEBHOOKS}/{endpoint['id']}/test", headers=tenant.headers)
+    deliver_now(app, state, tenant, endpoint["id"])
+    request = receiver.requests[0]
+    headers = request["headers"]
+    verify = namespace["verify"]
+    assert verify(
+        endpoint["secret"],
+        headers["X-Kefu-Timestamp"],
+        request["body"],
+        headers["X-Kefu-Signature"],
+    )
+    assert not verify(
+        "whsec_wrong", headers["X-Kefu-Timestamp"], request["body"], headers["X-Kefu-Signature"]
+    )
+    assert not verify(
+        endpoint["secret"],
+        headers["X-Kefu-Timestamp"],
+        request["body"] + b" ",
+        headers["X-Kefu-Signature"],
+    )
+
+
+def test_event_catalogue_is_in_the_openapi_document(client) -> None:
+    schema = client.get("/api/openapi.json").json["components"]["schemas"]["WebhookEvent"]
+    assert {"customer.created", "customer.merged", "webhook.test"} <= set(
+        schema["properties"]["event"]["enum"]
+    )

@@ -8,6 +8,7 @@ modules -> API and blueprints -> request lifecycle -> UI.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask
 from redis import Redis
@@ -64,8 +65,31 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     api = init_api(app)
     _register_blueprints(app, api, state)
+    _document_events(api, state)
     init_request_context(app)
     return app
+
+
+def _document_events(api: Any, state: PlatformState) -> None:
+    """The webhook event catalogue as an OpenAPI schema (see docs/webhooks.md)."""
+    catalogue = {name: text for m in state.modules.values() for name, text in m.events.items()}
+    api.spec.components.schema(
+        "WebhookEvent",
+        {
+            "type": "object",
+            "description": "Body of every webhook delivery. Events:\n"
+            + "\n".join(f"- `{name}`: {text}" for name, text in sorted(catalogue.items())),
+            "required": ["id", "event", "version", "tenant", "occurred_at", "data"],
+            "properties": {
+                "id": {"type": "integer", "description": "Event id (idempotency key)"},
+                "event": {"type": "string", "enum": sorted(catalogue)},
+                "version": {"type": "integer"},
+                "tenant": {"type": "string"},
+                "occurred_at": {"type": "string", "format": "date-time"},
+                "data": {"type": "object"},
+            },
+        },
+    )
 
 
 def _register_blueprints(app: Flask, api, state: PlatformState) -> None:

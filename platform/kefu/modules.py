@@ -43,6 +43,8 @@ class ModuleDescriptor:
     # (tenant session, redis, tenant slug, agent id) -> Principal | None. One module
     # (agents) provides it; the request lifecycle uses it for agent tokens.
     resolve_agent: Callable[..., Any] | None = None
+    # Domain events the module publishes: name -> what it means (the webhook catalogue).
+    events: Mapping[str, str] = field(default_factory=dict)
     # Platform-side routes of the module, mounted at /api/platform/v1/modules/<name>.
     platform_blueprint: Blueprint | None = None
 

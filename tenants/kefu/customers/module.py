@@ -15,4 +15,10 @@ MODULE = ModuleDescriptor(
     },
     jobs=(jobs.export_customers_csv,),
     default_settings={},
+    events={
+        "customer.created": "A customer profile was created. data: the profile",
+        "customer.updated": "A profile changed. data: the profile and `changed` (field names)",
+        "customer.deleted": "A profile was deleted. data: the profile as it was",
+        "customer.merged": "A duplicate was merged in. data: the target and `merged_id`",
+    },
 )

@@ -14,4 +14,5 @@ MODULE = ModuleDescriptor(
         "webhooks.manage": "Register, change, test and replay webhooks",
     },
     jobs=jobs.JOBS,
+    events={"webhook.test": "Sent by POST /api/v1/webhooks/{id}/test"},
 )
