@@ -15,7 +15,7 @@ from redis import Redis
 
 from kefu.api.extensions import init_api
 from kefu.database import create_db_engine
-from kefu.modules import discover_modules, load_all_models
+from kefu.modules import discover_modules, load_all_models, permission_catalogue
 from kefu.platform_state import EXTENSION_KEY, PlatformState
 from kefu.request_context import init_request_context
 from kefu.settings import REPO_ROOT, Settings
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         engine=create_db_engine(settings),
         redis=Redis.from_url(settings.redis_url),
         modules=modules,
+        catalogue=permission_catalogue(modules),
     )
     app.extensions[EXTENSION_KEY] = state
 

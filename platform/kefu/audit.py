@@ -9,12 +9,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import g, has_request_context, request
+from flask import has_request_context, request
 from sqlalchemy import Engine, String, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from kefu.database import SharedBase, bigint_pk, created_at_column, shared_session, unit_of_work
+from kefu.database import (
+    SharedBase,
+    after_commit,
+    bigint_pk,
+    created_at_column,
+    shared_session,
+    unit_of_work,
+)
 
 
 class AuditEvent(SharedBase):
@@ -58,17 +65,11 @@ def record_now(engine: Engine, **fields: Any) -> None:
         record(session, **fields)
 
 
-def record_after_commit(engine: Engine, **fields: Any) -> None:
-    """Audit a change made in a tenant unit of work once that unit commits.
-
-    Inside a request the event is written after the tenant transaction commits
-    (so a rolled-back change leaves no audit record); elsewhere at once.
-    """
-    if has_request_context() and "db" in g:
-        fields.setdefault("address", request.remote_addr)
-        g.setdefault("after_commit", []).append(lambda: record_now(engine, **fields))
-    else:
-        record_now(engine, **fields)
+def record_after_commit(db: Session, engine: Engine, **fields: Any) -> None:
+    """Audit a change made in a tenant unit of work once that unit commits
+    (so a rolled-back change leaves no audit record)."""
+    fields.setdefault("address", request_address())
+    after_commit(db, lambda: record_now(engine, **fields))
 
 
 def query_events(session: Session, filters: dict[str, Any]) -> list[AuditEvent]:

@@ -13,8 +13,9 @@ Two metadata objects keep the planes apart:
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from kefu.settings import Settings
 
+log = logging.getLogger(__name__)
 SHARED_SCHEMA = "kefu_platform"
 TENANT_SCHEMA_PREFIX = "tenant_"
 
@@ -147,6 +149,23 @@ def tenant_slug_of(session: Session) -> str:
 
 def shared_session(engine: Engine) -> Session:
     return Session(bind=engine, expire_on_commit=False)
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` once `session`'s transaction commits (never on rollback).
+
+    The single mechanism for follow-up work (enqueue a job, write the audit
+    record, bump a cache version): in requests, jobs and CLI commands alike.
+    A failing callback is logged, not raised: the data is already committed.
+    """
+
+    def committed(_: Session) -> None:
+        try:
+            callback()
+        except Exception:
+            log.exception("follow-up after commit failed")
+
+    event.listen(session, "after_commit", committed, once=True)
 
 
 @contextmanager

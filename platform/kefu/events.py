@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Index, Integer, String, event, func, select, text
+from sqlalchemy import DateTime, Index, Integer, String, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from kefu.database import TenantBase, bigint_pk, tenant_slug_of, utcnow
+from kefu.database import TenantBase, after_commit, bigint_pk, tenant_slug_of, utcnow
 
 log = logging.getLogger(__name__)
 MAX_ERROR_LENGTH = 500
@@ -107,24 +107,16 @@ def publish(
 
 
 def _dispatch_after_commit(db: Session, tenant_slug: str) -> None:
-    """One dispatch job per committed transaction that published. After a rollback
-    the listener stays armed; the next commit then enqueues a (harmless) dispatch."""
+    """One dispatch job per committed transaction that published."""
     if db.info.get("kefu_dispatch_armed"):
         return
     db.info["kefu_dispatch_armed"] = True
 
-    def committed(session: Session) -> None:
-        session.info.pop("kefu_dispatch_armed", None)
-        try:
-            enqueue_dispatch(tenant_slug)
-        except Exception:  # the events are committed; a sweep dispatches them
-            log.warning(
-                "could not enqueue event dispatch for %s; `kefu events sweep` will",
-                tenant_slug,
-                exc_info=True,
-            )
+    def dispatch() -> None:
+        db.info.pop("kefu_dispatch_armed", None)
+        enqueue_dispatch(tenant_slug)
 
-    event.listen(db, "after_commit", committed, once=True)
+    after_commit(db, dispatch)
 
 
 def enqueue_dispatch(tenant_slug: str) -> None:

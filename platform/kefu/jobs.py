@@ -15,6 +15,7 @@ import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask, current_app, has_app_context
@@ -75,18 +76,21 @@ def enqueue_tenant_job(
     *,
     queue_name: str = DEFAULT_QUEUE,
     job_id: str | None = None,
+    delay: timedelta | None = None,
     **kwargs: Any,
 ) -> Job:
+    """Put `task` on a queue for one tenant, now or after `delay` (RQ's scheduler)."""
     state = platform()
-    return queue(state.redis, queue_name, state.settings.job_queue_prefix).enqueue(
-        run_tenant_job,
-        tenant_slug,
-        task_path(task),
-        kwargs,
-        job_id=job_id,
-        retry=retry_policy(state.settings.job_max_retries),
-        description=f"{tenant_slug}: {task.__qualname__}",
-    )
+    target = queue(state.redis, queue_name, state.settings.job_queue_prefix)
+    args = (run_tenant_job, tenant_slug, task_path(task), kwargs)
+    options: dict[str, Any] = {
+        "job_id": job_id,
+        "retry": retry_policy(state.settings.job_max_retries),
+        "description": f"{tenant_slug}: {task.__qualname__}",
+    }
+    if delay is not None and delay > timedelta(0):
+        return target.enqueue_in(delay, *args, **options)
+    return target.enqueue(*args, **options)
 
 
 def _resolve_task(path: str) -> Callable[..., Any]:

@@ -24,6 +24,8 @@ class PlatformState:
     redis: Redis
     modules: dict[str, ModuleDescriptor]
     blueprint_modules: dict[str, str] = field(default_factory=dict)
+    # Every permission the modules declare (computed once; read on every request).
+    catalogue: list[str] = field(default_factory=list)
     # Provided by the agents module: (tenant session, redis, slug, agent id) -> Principal.
     resolve_agent: Callable[..., Any] | None = None
 

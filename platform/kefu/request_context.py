@@ -13,8 +13,8 @@ plane the URL belongs to:
 * `/api/auth/v1/...`: sign-in endpoints; `g.db` is a shared session.
 
 `after_request` commits when the response is a success and rolls back
-otherwise, then runs `g.after_commit` callbacks; a 403 is audited in its own
-transaction. `teardown_request` always closes.
+otherwise (follow-up work hangs on the session via `kefu.database.after_commit`);
+a 403 is audited in its own transaction. `teardown_request` always closes.
 """
 
 from __future__ import annotations
@@ -26,13 +26,12 @@ from flask import Flask, Response, g, request
 
 from kefu import audit
 from kefu.access import api_keys, tokens
-from kefu.access.accounts import memberships
+from kefu.access.accounts import membership_in
 from kefu.access.authz import Principal, Scope, full_access
 from kefu.access.models import Account, ApiKey, AuthToken
 from kefu.access.support import active_grant
 from kefu.api.errors import Forbidden, NotFound, Unauthorized
 from kefu.database import shared_session, tenant_session
-from kefu.modules import permission_catalogue
 from kefu.platform_state import platform
 from kefu.tenancy.models import Tenant, TenantStatus
 
@@ -101,9 +100,7 @@ def support_principal(account: Account, tenant: Tenant, catalogue: list[str]) ->
 def _agent_principal(session: Any, token: AuthToken, catalogue: list[str]) -> Principal:
     state = platform()
     tenant = token.tenant
-    membership = next(
-        (m for m in memberships(session, token.account_id) if m.tenant_id == tenant.id), None
-    )
+    membership = membership_in(session, token.account_id, tenant.id)
     if membership is not None and state.resolve_agent is not None:
         db = tenant_session(state.engine, tenant.schema)
         try:
@@ -119,7 +116,7 @@ def _agent_principal(session: Any, token: AuthToken, catalogue: list[str]) -> Pr
 
 def _authenticate_tenant_request(secret: str) -> tuple[Tenant, Principal]:
     state = platform()
-    catalogue = permission_catalogue(state.modules)
+    catalogue = state.catalogue
     with shared_session(state.engine) as session, session.begin():
         if secret.startswith(api_keys.API_KEY_PREFIX):
             api_key = api_keys.resolve_api_key(session, secret)
@@ -200,17 +197,13 @@ def finish_request(response: Response) -> Response:
         _audit_refusal(response)
     if session is None:
         return response
-    callbacks = g.pop("after_commit", [])
     try:
         if response.status_code < 400:
-            session.commit()
+            session.commit()  # runs the session's after_commit follow-ups
         else:
             session.rollback()
-            callbacks = []
     finally:
         session.close()
-    for callback in callbacks:
-        callback()
     return response
 
 
@@ -253,4 +246,4 @@ def require_platform_role(*roles: str) -> Account:
 
 def system_principal(tenant_slug: str) -> Principal:
     """Full access for jobs and CLI commands acting on behalf of the platform."""
-    return full_access("system", tenant_slug, "system", permission_catalogue(platform().modules))
+    return full_access("system", tenant_slug, "system", platform().catalogue)

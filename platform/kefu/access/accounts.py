@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 
-from flask import g, has_request_context
 from sqlalchemy import Engine, delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
@@ -13,7 +12,7 @@ from kefu import audit
 from kefu.access.models import Account, AuthToken, Membership
 from kefu.access.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
 from kefu.api.errors import Conflict, Unauthorized, ValidationFailed
-from kefu.database import shared_session, tenant_session, unit_of_work, utcnow
+from kefu.database import after_commit, shared_session, tenant_session, unit_of_work, utcnow
 from kefu.tenancy.models import Tenant
 
 PLATFORM_ROLES = ("owner", "admin", "support")
@@ -99,16 +98,22 @@ def upsert_membership(engine: Engine, account_id: int, tenant_slug: str, agent_i
         )
 
 
-def add_membership_after_commit(account_id: int, tenant_slug: str, agent_id: int) -> None:
+def add_membership_after_commit(
+    db: Session, account_id: int, tenant_slug: str, agent_id: int
+) -> None:
+    """Index the membership once the tenant transaction that created the agent commits."""
     from kefu.platform_state import platform
 
     engine = platform().engine
-    if has_request_context() and "db" in g:
-        g.setdefault("after_commit", []).append(
-            lambda: upsert_membership(engine, account_id, tenant_slug, agent_id)
+    after_commit(db, lambda: upsert_membership(engine, account_id, tenant_slug, agent_id))
+
+
+def membership_in(session: Session, account_id: int, tenant_id: int) -> Membership | None:
+    return session.scalar(
+        select(Membership).where(
+            Membership.account_id == account_id, Membership.tenant_id == tenant_id
         )
-    else:
-        upsert_membership(engine, account_id, tenant_slug, agent_id)
+    )
 
 
 def memberships(session: Session, account_id: int) -> list[Membership]:

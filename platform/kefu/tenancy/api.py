@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 from kefu.access import api_keys
 from kefu.access.schemas import ApiKeyCreateSchema, ApiKeySchema, CreatedApiKeySchema
 from kefu.api.errors import ValidationFailed
-from kefu.modules import default_modules, permission_catalogue
+from kefu.modules import default_modules
 from kefu.platform_state import platform
 from kefu.request_context import current_actor, require_platform_role
 from kefu.tenancy import service
@@ -166,7 +166,7 @@ class ApiKeysView(MethodView):
             name=data["name"],
             actor=current_actor(),
             scopes=data["scopes"],
-            catalogue=permission_catalogue(platform().modules),
+            catalogue=platform().catalogue,
             expires_at=data["expires_at"],
         )
         return _created_key_body(created)

@@ -29,7 +29,6 @@ from kefu.agents.schemas import (
 )
 from kefu.agents.service import agents, org, roles, templates
 from kefu.database import shared_session
-from kefu.modules import permission_catalogue
 from kefu.platform_state import platform
 
 blp = Blueprint("agents", __name__, description="Agents, organisation units and roles.")
@@ -37,7 +36,7 @@ SECURITY = [{"TenantApiKey": []}, {"BearerToken": []}]
 
 
 def _catalogue() -> list[str]:
-    return permission_catalogue(platform().modules)
+    return platform().catalogue
 
 
 @blp.route("/me")

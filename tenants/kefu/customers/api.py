@@ -21,6 +21,7 @@ from kefu.customers.schemas import (
     CustomerUpdateSchema,
     MergeSchema,
 )
+from kefu.database import after_commit
 from kefu.jobs import enqueue_tenant_job
 
 blp = Blueprint(
@@ -118,8 +119,9 @@ class CustomerExportsView(MethodView):
         export = service.request_export(g.db, current_principal())
         tenant_slug, export_id = g.tenant.slug, export.id
         # Enqueue after commit so the worker never looks for a row it cannot see yet.
-        g.setdefault("after_commit", []).append(
-            lambda: enqueue_tenant_job(tenant_slug, jobs.export_customers_csv, export_id=export_id)
+        after_commit(
+            g.db,
+            lambda: enqueue_tenant_job(tenant_slug, jobs.export_customers_csv, export_id=export_id),
         )
         return export
 

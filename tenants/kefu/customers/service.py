@@ -280,6 +280,7 @@ def reveal_customer(db: Session, principal: Principal, customer_id: int) -> Cust
     principal.require(VIEW_PII)
     customer = get_customer(db, customer_id)
     audit.record_after_commit(
+        db,
         platform().engine,
         actor=principal.actor,
         action="customer.pii_revealed",

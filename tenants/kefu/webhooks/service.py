@@ -19,7 +19,8 @@ from kefu import audit, events
 from kefu.access.authz import Principal
 from kefu.access.masking import mask_email, mask_phone
 from kefu.api.errors import NotFound, ValidationFailed
-from kefu.database import tenant_slug_of, utcnow
+from kefu.database import after_commit, tenant_slug_of, utcnow
+from kefu.jobs import enqueue_tenant_job
 from kefu.outbound import DestinationRefused, post, sign, validate_destination
 from kefu.platform_state import platform
 from kefu.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -73,7 +74,7 @@ def create_endpoint(
     )
     db.add(endpoint)
     db.flush()
-    _audit(principal, "webhook.created", endpoint)
+    _audit(db, principal, "webhook.created", endpoint)
     return endpoint
 
 
@@ -113,19 +114,20 @@ def update_endpoint(
     if data.get("rotate_secret"):
         endpoint.secret_salt = secrets.token_hex(16)
     db.flush()
-    _audit(principal, "webhook.updated", endpoint)
+    _audit(db, principal, "webhook.updated", endpoint)
     return endpoint
 
 
 def delete_endpoint(db: Session, principal: Principal, endpoint_id: int) -> None:
     endpoint = get_endpoint(db, endpoint_id)
-    _audit(principal, "webhook.deleted", endpoint)
+    _audit(db, principal, "webhook.deleted", endpoint)
     db.delete(endpoint)
     db.flush()
 
 
-def _audit(principal: Principal, action: str, endpoint: WebhookEndpoint) -> None:
+def _audit(db: Session, principal: Principal, action: str, endpoint: WebhookEndpoint) -> None:
     audit.record_after_commit(
+        db,
         platform().engine,
         actor=principal.actor,
         action=action,
@@ -174,48 +176,57 @@ def queue_deliveries(db: Session, event: events.DomainEvent) -> list[int]:
         if _wants(e, event.name)
     ]
     for endpoint in endpoints:
-        db.add(
-            WebhookDelivery(
-                endpoint_id=endpoint.id,
-                event_id=event.id,
-                event_name=event.name,
-                aggregate=event.aggregate,
-                body=delivery_body(event, endpoint.include_pii),
-                status="pending",
-                attempts=0,
-                next_attempt_at=utcnow(),
-            )
+        add_delivery(
+            db,
+            endpoint.id,
+            event.id,
+            event.name,
+            event.aggregate,
+            delivery_body(event, endpoint.include_pii),
         )
+    return [e.id for e in endpoints]
+
+
+def add_delivery(
+    db: Session,
+    endpoint_id: int,
+    event_id: int,
+    event_name: str,
+    aggregate: str | None,
+    body: dict[str, Any],
+) -> WebhookDelivery:
+    """A pending delivery, due now; its endpoint's delivery job is enqueued after commit."""
+    delivery = WebhookDelivery(
+        endpoint_id=endpoint_id,
+        event_id=event_id,
+        event_name=event_name,
+        aggregate=aggregate,
+        body=body,
+        status="pending",
+        attempts=0,
+        next_attempt_at=utcnow(),
+    )
+    db.add(delivery)
     db.flush()
-    ids = [e.id for e in endpoints]
-    if ids:
-        _deliver_after_commit(db, ids)
-    return ids
+    armed: set[int] = db.info.setdefault("kefu_webhook_endpoints_armed", set())
+    if endpoint_id not in armed:  # one delivery job per endpoint per transaction
+        armed.add(endpoint_id)
+        slug = tenant_slug_of(db)
 
-
-def _deliver_after_commit(db: Session, endpoint_ids: list[int]) -> None:
-    from sqlalchemy import event as sa_event
-
-    slug = tenant_slug_of(db)
-
-    def committed(session: Session) -> None:
-        for endpoint_id in endpoint_ids:
+        def deliver() -> None:
+            armed.discard(endpoint_id)
             enqueue_delivery(slug, endpoint_id)
 
-    sa_event.listen(db, "after_commit", committed, once=True)
+        after_commit(db, deliver)
+    return delivery
 
 
 def enqueue_delivery(tenant_slug: str, endpoint_id: int, delay: timedelta | None = None) -> None:
-    from kefu.jobs import queue, run_tenant_job, task_path
     from kefu.webhooks.jobs import deliver_endpoint
 
-    state = platform()
-    q = queue(state.redis, "high", state.settings.job_queue_prefix)
-    args = (tenant_slug, task_path(deliver_endpoint), {"endpoint_id": endpoint_id})
-    if delay is None:
-        q.enqueue(run_tenant_job, *args)
-    else:
-        q.enqueue_in(delay, run_tenant_job, *args)
+    enqueue_tenant_job(
+        tenant_slug, deliver_endpoint, queue_name="high", delay=delay, endpoint_id=endpoint_id
+    )
 
 
 # --- delivery --------------------------------------------------------------------
@@ -342,20 +353,14 @@ def replay_delivery(db: Session, principal: Principal, delivery_id: int) -> Webh
     original = db.get(WebhookDelivery, delivery_id)
     if original is None:
         raise NotFound(f"Delivery {delivery_id} does not exist.", code="delivery_not_found")
-    copy = WebhookDelivery(
-        endpoint_id=original.endpoint_id,
-        event_id=original.event_id,
-        event_name=original.event_name,
-        aggregate=original.aggregate,
-        body=original.body,
-        status="pending",
-        attempts=0,
-        next_attempt_at=utcnow(),
+    return add_delivery(
+        db,
+        original.endpoint_id,
+        original.event_id,
+        original.event_name,
+        original.aggregate,
+        original.body,
     )
-    db.add(copy)
-    db.flush()
-    _deliver_after_commit(db, [original.endpoint_id])
-    return copy
 
 
 def send_test(db: Session, principal: Principal, endpoint_id: int) -> WebhookDelivery:
@@ -368,17 +373,4 @@ def send_test(db: Session, principal: Principal, endpoint_id: int) -> WebhookDel
         "occurred_at": utcnow().isoformat(),
         "data": {"message": "测试 test delivery"},
     }
-    delivery = WebhookDelivery(
-        endpoint_id=endpoint.id,
-        event_id=0,
-        event_name="webhook.test",
-        aggregate=None,
-        body=body,
-        status="pending",
-        attempts=0,
-        next_attempt_at=utcnow(),
-    )
-    db.add(delivery)
-    db.flush()
-    _deliver_after_commit(db, [endpoint.id])
-    return delivery
+    return add_delivery(db, endpoint.id, 0, "webhook.test", None, body)

@@ -94,7 +94,7 @@ def invite_agent(db: Session, principal: Principal, data: dict[str, Any]) -> Age
     db.flush()
     for role_id in data.get("role_ids", []):
         grant_role(db, principal, agent.id, role_id)
-    accounts.add_membership_after_commit(account.id, principal.tenant_slug, agent.id)
+    accounts.add_membership_after_commit(db, account.id, principal.tenant_slug, agent.id)
     access_changed(db, principal, "agent.invited", f"agent:{agent.id}", after=snapshot(agent))
     return agent
 

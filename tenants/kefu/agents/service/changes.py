@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from kefu import audit
 from kefu.access.authz import Principal
 from kefu.agents.service.principals import bump_version
+from kefu.database import after_commit
 from kefu.platform_state import platform
 
 
@@ -39,8 +39,5 @@ def access_changed(
         "address": audit.request_address(),
     }
 
-    def committed(session: Session) -> None:
-        bump_version(state.redis, principal.tenant_slug)
-        audit.record_now(state.engine, **record)
-
-    event.listen(db, "after_commit", committed, once=True)
+    after_commit(db, lambda: bump_version(state.redis, principal.tenant_slug))
+    after_commit(db, lambda: audit.record_now(state.engine, **record))
